@@ -55,7 +55,10 @@ def serde_camel(snake_name):
 
 def variant(value):
     words = [w for w in re.split(r"[^A-Za-z0-9]+", value) if w]
-    name = "".join(w[:1].upper() + w[1:].lower() for w in words)
+    # camelCase words keep their inner capitals (containerInsights -> ContainerInsights);
+    # SHOUTING or lower words are capitalized (FARGATE_SPOT -> FargateSpot).
+    name = "".join(w[:1].upper() + (w[1:] if w[1:] != w[1:].lower() and w != w.upper() else w[1:].lower())
+                   for w in words)
     return name if name[:1].isalpha() else "V" + name
 
 

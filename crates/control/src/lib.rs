@@ -1,1 +1,41 @@
-//! placeholder
+//! Control-plane decisions for the ECS API: what CreateCluster, RegisterTaskDefinition and
+//! their siblings mean, enforced on top of the revisioned store.
+//!
+//! The API layer hands this crate decoded requests in model types and gets model types or a
+//! per-area error enum back; this crate never sees HTTP and never touches a kernel. Later
+//! issues add task placement and service reconciliation here: they write desired state into the
+//! store, which node agents watch.
+
+mod clusters;
+mod keys;
+mod paging;
+mod records;
+mod tagging;
+mod task_definitions;
+
+use std::sync::Arc;
+
+use berth_store::Store;
+
+pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
+pub use paging::{Page, PageError, PageRequest};
+pub use tagging::TaggingError;
+pub use task_definitions::{
+    DeleteOutcome, FamilyStatusFilter, ListTaskDefinitionsQuery, Registered, TaskDefinitionOpError,
+};
+
+/// The ECS control plane for every account and region served by this process.
+pub struct Ecs {
+    store: Arc<dyn Store>,
+    revisions: task_definitions::RevisionAllocator,
+}
+
+impl Ecs {
+    /// A control plane keeping its state in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            revisions: task_definitions::RevisionAllocator::default(),
+        }
+    }
+}

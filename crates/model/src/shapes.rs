@@ -247,14 +247,14 @@ pub struct ClusterSetting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ClusterSettingName {
     #[serde(rename = "containerInsights")]
-    Containerinsights,
+    ContainerInsights,
 }
 
 impl ClusterSettingName {
     /// The value exactly as the ECS API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Containerinsights => "containerInsights",
+            Self::ContainerInsights => "containerInsights",
         }
     }
 }
@@ -1206,7 +1206,7 @@ pub enum ResourceType {
     #[serde(rename = "GPU")]
     Gpu,
     #[serde(rename = "InferenceAccelerator")]
-    Inferenceaccelerator,
+    InferenceAccelerator,
 }
 
 impl ResourceType {
@@ -1214,7 +1214,7 @@ impl ResourceType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Gpu => "GPU",
-            Self::Inferenceaccelerator => "InferenceAccelerator",
+            Self::InferenceAccelerator => "InferenceAccelerator",
         }
     }
 }
@@ -1510,14 +1510,14 @@ pub struct TaskDefinitionPlacementConstraint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TaskDefinitionPlacementConstraintType {
     #[serde(rename = "memberOf")]
-    Memberof,
+    MemberOf,
 }
 
 impl TaskDefinitionPlacementConstraintType {
     /// The value exactly as the ECS API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Memberof => "memberOf",
+            Self::MemberOf => "memberOf",
         }
     }
 }

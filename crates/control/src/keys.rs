@@ -1,0 +1,41 @@
+//! Where each resource lives in the store. One function per kind of key, so the layout can be
+//! read in one place:
+//!
+//! ```text
+//! /ecs/{account}/{region}/clusters/{name}                    cluster record
+//! /ecs/{account}/{region}/taskdefs/{family}#{revision:010}   task definition record
+//! ```
+//!
+//! `#` sorts before every character a family may contain, so keys sort by family name first
+//! (`a` before `a-b`) and the zero-padded revision keeps revisions in numeric order.
+
+use berth_model::AccountRegion;
+
+fn scope_prefix(scope: &AccountRegion) -> String {
+    format!("/ecs/{}/{}/", scope.account_id, scope.region)
+}
+
+/// All clusters of a scope.
+pub fn clusters(scope: &AccountRegion) -> String {
+    format!("{}clusters/", scope_prefix(scope))
+}
+
+/// One cluster.
+pub fn cluster(scope: &AccountRegion, name: &str) -> String {
+    format!("{}{name}", clusters(scope))
+}
+
+/// All task definitions of a scope.
+pub fn task_definitions(scope: &AccountRegion) -> String {
+    format!("{}taskdefs/", scope_prefix(scope))
+}
+
+/// Every revision of one family.
+pub fn family(scope: &AccountRegion, family: &str) -> String {
+    format!("{}{family}#", task_definitions(scope))
+}
+
+/// One revision.
+pub fn task_definition(scope: &AccountRegion, family_name: &str, revision: u32) -> String {
+    format!("{}{revision:010}", family(scope, family_name))
+}

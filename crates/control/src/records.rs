@@ -1,0 +1,36 @@
+//! What is stored under each key: the ECS document plus what ECS keeps beside it, as JSON.
+
+use berth_model::shapes::{Cluster, Tag, TaskDefinition};
+use berth_store::KeyValue;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A cluster as stored (its tags live inside the document, as ECS returns them).
+pub type ClusterRecord = Cluster;
+
+/// A task definition revision and its tags (tags are not part of the TaskDefinition shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskDefinitionRecord {
+    pub definition: TaskDefinition,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A stored record that does not decode: the store holds bytes this version did not write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("stored record {key} cannot be decoded")]
+pub struct CorruptRecord {
+    pub key: String,
+}
+
+pub fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, CorruptRecord> {
+    serde_json::from_slice(&kv.value).map_err(|_| CorruptRecord {
+        key: String::from_utf8_lossy(&kv.key).into_owned(),
+    })
+}
+
+pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    // Serializing these plain data types to a Vec cannot fail: no maps with non-string keys,
+    // no custom serializers that error.
+    serde_json::to_vec(record).unwrap_or_default()
+}
