@@ -1,1 +1,42 @@
-//! placeholder
+//! berth's HTTP API: the AWS wire protocols, the authentication seam, and the one place where
+//! control-plane errors become AWS error codes.
+//!
+//! A request goes `router` → `aws_json` (target header, body limit, JSON decoding) →
+//! `auth` (who is calling, in which region) → `ecs` (one dispatch `match` to a typed action,
+//! one small function per operation) → `berth_control`. This crate never touches the kernel,
+//! images or containers.
+
+pub mod auth;
+mod aws_json;
+mod ecs;
+mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
+use berth_control::Ecs;
+
+pub use auth::{AcceptAnyCredentials, Authenticator, Caller};
+pub use error::{ApiError, ErrorCode};
+
+/// The largest request body accepted, in bytes. ECS's largest documents (a task definition
+/// of 64 KiB) fit many times over; anything larger is refused with HTTP 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The ECS control plane.
+    pub ecs: Arc<Ecs>,
+    /// Decides who a request comes from.
+    pub auth: Arc<dyn Authenticator>,
+}
+
+/// The HTTP router serving every protocol on one endpoint.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/", post(aws_json::serve))
+        .fallback(aws_json::not_an_operation)
+        .with_state(state)
+}

@@ -356,8 +356,7 @@ pub struct TagResourceRequest {
 /// The `TagResourceResponse` shape of the ECS API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct TagResourceResponse {
-}
+pub struct TagResourceResponse {}
 
 /// The `UntagResourceRequest` shape of the ECS API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -372,8 +371,7 @@ pub struct UntagResourceRequest {
 /// The `UntagResourceResponse` shape of the ECS API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct UntagResourceResponse {
-}
+pub struct UntagResourceResponse {}
 
 /// The `UpdateClusterRequest` shape of the ECS API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -419,4 +417,3 @@ pub struct UpdateClusterSettingsResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<Cluster>,
 }
-

@@ -1,0 +1,170 @@
+//! API errors as AWS SDKs parse them: `{"__type": CODE, "message": ...}` with the right HTTP
+//! status. Every control-plane error becomes an AWS error code here and nowhere else.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_control::{ClusterError, PageError, TaggingError, TaskDefinitionOpError};
+
+/// The AWS error codes berth answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the names are AWS's
+pub enum ErrorCode {
+    /// A request the server understood but refuses.
+    ClientException,
+    /// A parameter is invalid.
+    InvalidParameterException,
+    /// No such cluster.
+    ClusterNotFoundException,
+    /// No such resource.
+    ResourceNotFoundException,
+    /// A limit was hit.
+    LimitExceededException,
+    /// The target names no operation.
+    UnknownOperationException,
+    /// The body is not valid JSON or has wrong types.
+    SerializationException,
+    /// The credentials cannot be used.
+    InvalidSignatureException,
+    /// The body is larger than [`crate::MAX_BODY_BYTES`].
+    RequestEntityTooLargeException,
+    /// The resource is being changed by another request.
+    UpdateInProgressException,
+    /// The server failed; nothing was written.
+    ServerException,
+}
+
+impl ErrorCode {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::ServerException => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RequestEntityTooLargeException => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidSignatureException => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientException => "ClientException",
+            Self::InvalidParameterException => "InvalidParameterException",
+            Self::ClusterNotFoundException => "ClusterNotFoundException",
+            Self::ResourceNotFoundException => "ResourceNotFoundException",
+            Self::LimitExceededException => "LimitExceededException",
+            Self::UnknownOperationException => "UnknownOperationException",
+            Self::SerializationException => "SerializationException",
+            Self::InvalidSignatureException => "InvalidSignatureException",
+            Self::RequestEntityTooLargeException => "RequestEntityTooLargeException",
+            Self::UpdateInProgressException => "UpdateInProgressException",
+            Self::ServerException => "ServerException",
+        }
+    }
+}
+
+/// An error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The AWS error code.
+    pub code: ErrorCode,
+    /// What the user should know.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A server-side failure: the cause is logged once, in full, and the caller gets a
+    /// message that leaks no internals.
+    fn server(error: &dyn std::error::Error) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "request failed on the server side");
+        Self::new(
+            ErrorCode::ServerException,
+            "berth failed to complete the request; nothing was changed. See the server log.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "__type": self.code.as_str(), "message": self.message });
+        let mut response = (self.code.status(), body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        headers.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static(self.code.as_str()),
+        );
+        response
+    }
+}
+
+fn invalid(error: &impl ToString) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameterException, error.to_string())
+}
+
+impl From<PageError> for ApiError {
+    fn from(error: PageError) -> Self {
+        invalid(&error)
+    }
+}
+
+impl From<ClusterError> for ApiError {
+    fn from(error: ClusterError) -> Self {
+        use ClusterError as E;
+        match &error {
+            E::NotFound(_) => ApiError::new(ErrorCode::ClusterNotFoundException, error.to_string()),
+            E::InvalidName(_)
+            | E::InvalidSetting(_)
+            | E::InvalidCapacityProviders(_)
+            | E::Tags(_)
+            | E::TooManyClusters(_)
+            | E::Page(_) => invalid(&error),
+            E::Contended => ApiError::new(ErrorCode::UpdateInProgressException, error.to_string()),
+            E::Store(_) | E::Corrupt(_) => ApiError::server(&error),
+        }
+    }
+}
+
+impl From<TaskDefinitionOpError> for ApiError {
+    fn from(error: TaskDefinitionOpError) -> Self {
+        use TaskDefinitionOpError as E;
+        match &error {
+            E::Invalid(_) | E::NotFound(_) | E::Reference(_) | E::RevisionRequired(_) => {
+                ApiError::new(ErrorCode::ClientException, error.to_string())
+            }
+            E::Tags(_) | E::DeleteCount(_) | E::Page(_) => invalid(&error),
+            E::Contended => ApiError::new(ErrorCode::ClientException, error.to_string()),
+            E::Store(_) | E::Corrupt(_) => ApiError::server(&error),
+        }
+    }
+}
+
+impl From<TaggingError> for ApiError {
+    fn from(error: TaggingError) -> Self {
+        use TaggingError as E;
+        match error {
+            E::Arn(_) | E::OtherScope(_) | E::Tags(_) => invalid(&error),
+            E::Cluster(inner) => inner.into(),
+            E::TaskDefinition(TaskDefinitionOpError::NotFound(arn)) => ApiError::new(
+                ErrorCode::ResourceNotFoundException,
+                format!("The specified resource wasn't found: {arn}"),
+            ),
+            E::TaskDefinition(inner) => inner.into(),
+        }
+    }
+}

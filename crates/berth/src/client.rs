@@ -1,0 +1,129 @@
+//! The client side of the `berth` CLI: finding the server (`--endpoint`, then
+//! `BERTH_ENDPOINT`, then `AWS_ENDPOINT_URL`, then the default) and calling its API as any
+//! AWS JSON client does.
+
+use anyhow::{Context, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+/// Where `berth up` listens unless told otherwise.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4580";
+
+/// A plain-HTTP berth endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`, as dialled and sent in the Host header.
+    pub authority: String,
+}
+
+impl Endpoint {
+    fn parse(url: &str) -> anyhow::Result<Self> {
+        let Some(rest) = url.strip_prefix("http://") else {
+            bail!("endpoint {url}: berth serves plain HTTP, give http://HOST:PORT");
+        };
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            bail!("endpoint {url}: expected http://HOST:PORT");
+        }
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self { authority })
+    }
+}
+
+/// The first endpoint given, in the order flag, `BERTH_ENDPOINT`, `AWS_ENDPOINT_URL`.
+pub fn resolve_endpoint(
+    flag: Option<&str>,
+    berth_env: Option<&str>,
+    aws_env: Option<&str>,
+) -> anyhow::Result<Endpoint> {
+    Endpoint::parse(flag.or(berth_env).or(aws_env).unwrap_or(DEFAULT_ENDPOINT))
+}
+
+/// Calls one ECS operation and returns the decoded JSON answer, or the AWS error as text.
+async fn call_ecs(
+    endpoint: &Endpoint,
+    operation: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let stream = tokio::net::TcpStream::connect(&endpoint.authority)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach berth at http://{}: is `berth up` running?",
+                endpoint.authority
+            )
+        })?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = hyper::Request::post("/")
+        .header("host", &endpoint.authority)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "x-amz-target",
+            format!("AmazonEC2ContainerServiceV20141113.{operation}"),
+        )
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("http://{} did not answer as berth does", endpoint.authority))?;
+    if !status.is_success() {
+        bail!(
+            "{}: {}",
+            value["__type"].as_str().unwrap_or("error"),
+            value["message"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(value)
+}
+
+/// `berth status`.
+pub fn status(endpoint: &anyhow::Result<Endpoint>) -> anyhow::Result<()> {
+    let endpoint = endpoint.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = runtime.block_on(call_ecs(endpoint, "ListClusters", serde_json::json!({})))?;
+    let clusters = answer["clusterArns"].as_array().map_or(0, Vec::len);
+    let more = if answer.get("nextToken").is_some() {
+        "+"
+    } else {
+        ""
+    };
+    println!(
+        "berth at http://{} is up: {clusters}{more} clusters",
+        endpoint.authority
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_precedence_flag_then_berth_then_aws_then_default() {
+        let authority = |f, b, a| resolve_endpoint(f, b, a).unwrap().authority;
+        let (f, b, a) = (Some("http://f:1"), Some("http://b:2"), Some("http://a:3/"));
+        assert_eq!(authority(f, b, a), "f:1");
+        assert_eq!(authority(None, b, a), "b:2");
+        assert_eq!(authority(None, None, a), "a:3");
+        assert_eq!(authority(None, None, None), "127.0.0.1:4580");
+        assert_eq!(
+            authority(Some("http://localhost"), None, None),
+            "localhost:80"
+        );
+        assert!(resolve_endpoint(Some("https://x:1"), None, None).is_err());
+        assert!(resolve_endpoint(Some("http://x:1/path"), None, None).is_err());
+    }
+}

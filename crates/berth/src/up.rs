@@ -1,0 +1,66 @@
+//! `berth up`: one process serving the API over the embedded store (and, from the task issue
+//! on, a local worker), until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_api::{AcceptAnyCredentials, ApiState};
+use berth_control::Ecs;
+use berth_store::EmbeddedStore;
+
+use crate::cli::UpConfig;
+use crate::data_dir;
+
+pub fn run(config: UpConfig) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(&config.data_dir)?;
+    let store = Arc::new(
+        EmbeddedStore::open(&config.data_dir.join("state.redb"))
+            .context("cannot open berth's state")?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(&config, store.clone()))?;
+    drop(runtime);
+    // The last handle: dropping it waits for the writer to finish and closes the database.
+    drop(store);
+    tracing::info!("berth up stopped");
+    Ok(())
+}
+
+async fn serve(config: &UpConfig, store: Arc<EmbeddedStore>) -> anyhow::Result<()> {
+    let state = ApiState {
+        ecs: Arc::new(Ecs::new(store)),
+        auth: Arc::new(AcceptAnyCredentials::new(config.account_id.clone())),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    println!(
+        "berth up: serving the ECS API at http://{address} (account {}, data in {})",
+        config.account_id,
+        config.data_dir.display()
+    );
+    println!("export AWS_ENDPOINT_URL=http://{address}");
+    axum::serve(listener, berth_api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the API server failed")
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop berth with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+    }
+}
