@@ -1,1 +1,248 @@
-//! placeholder
+//! Test support shared by every end-to-end test: start a real `berth up` on a free loopback
+//! port with its own data directory, kill or restart it, and talk to it the ways users do —
+//! the AWS SDK for Rust, the `aws` CLI, and raw HTTP for protocol edge cases.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+
+/// A `berth up` process owned by a test. It is killed when dropped.
+pub struct Berth {
+    binary: PathBuf,
+    data_dir: tempfile::TempDir,
+    child: Option<Child>,
+    endpoint: String,
+}
+
+impl Berth {
+    /// Starts `berth up` (the binary at `binary`, usually `env!("CARGO_BIN_EXE_berth")`) on a
+    /// free loopback port with a fresh data directory, and waits until it serves.
+    pub fn start(binary: &str) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut berth = Self {
+            binary: PathBuf::from(binary),
+            data_dir,
+            child: None,
+            endpoint: String::new(),
+        };
+        berth.launch();
+        berth
+    }
+
+    fn launch(&mut self) {
+        let (child, endpoint) = spawn_up(&self.binary, self.data_dir.path(), "127.0.0.1:0")
+            .unwrap_or_else(|message| panic!("berth up did not start: {message}"));
+        self.child = Some(child);
+        self.endpoint = endpoint;
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The binary under test.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().ok()?.code()
+    }
+
+    /// Starts the server again on the same data directory (and a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    /// An ECS client from the AWS SDK for Rust pointed at this server, in `region`.
+    pub fn ecs_in(&self, region: &str) -> aws_sdk_ecs::Client {
+        let config = aws_sdk_ecs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(Credentials::new(
+                "AKIDBERTHTEST",
+                "secret",
+                None,
+                None,
+                "tests",
+            ))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_ecs::Client::from_conf(config)
+    }
+
+    /// An ECS client in `us-east-1`.
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        self.ecs_in("us-east-1")
+    }
+
+    /// Runs the `aws` CLI against this server, in `dir`, with throwaway credentials.
+    pub fn aws(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(aws_cli())
+            .args(args)
+            .current_dir(dir)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDBERTHTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run the aws CLI ({}): run scripts/test, which installs it: {e}",
+                    aws_cli().display()
+                )
+            })
+    }
+
+    /// Runs the `aws` CLI and parses its JSON output, panicking with its stderr on failure.
+    pub fn aws_json(&self, dir: &Path, args: &[&str]) -> serde_json::Value {
+        let output = self.aws(dir, args);
+        assert!(
+            output.status.success(),
+            "aws {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("aws CLI printed JSON")
+    }
+
+    /// Sends one raw HTTP/1.1 request and returns (status, body).
+    pub fn raw_request(
+        &self,
+        method: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let authority = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(authority).expect("connect to berth");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut request = format!(
+            "{method} / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).expect("send request");
+        // A server may answer (413) before reading a large body and close: ignore write errors.
+        let _ = stream.write_all(body);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// An ECS JSON request over raw HTTP: (status, parsed body).
+    pub fn raw_ecs(&self, operation: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let target = format!("AmazonEC2ContainerServiceV20141113.{operation}");
+        let (status, body) = self.raw_request(
+            "POST",
+            &[
+                ("X-Amz-Target", &target),
+                ("Content-Type", "application/x-amz-json-1.1"),
+            ],
+            body,
+        );
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Starts `berth up` on `listen` with `data_dir` and returns it with its endpoint once it has
+/// printed its ready line, or what it said before exiting.
+pub fn spawn_up(binary: &Path, data_dir: &Path, listen: &str) -> Result<(Child, String), String> {
+    let mut child = Command::new(binary)
+        .args(["up", "--listen", listen, "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(endpoint) = line.strip_prefix("export AWS_ENDPOINT_URL=") {
+            return Ok((child, endpoint.to_owned()));
+        }
+    }
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let _ = child.wait();
+    Err(stderr)
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Fargate guide's folder in `shared/` (beside the repository), or the copy in `tests/`.
+pub fn fargate_guide_dir() -> PathBuf {
+    let shared = repo_root().join("../shared/examples/fargate-guide");
+    if shared.join("task-definition.json").exists() {
+        shared
+    } else {
+        repo_root().join("tests/fixtures/fargate-guide")
+    }
+}
+
+/// The aws CLI: `$BERTH_TEST_AWS`, else the project's virtualenv, else `aws` on PATH.
+pub fn aws_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("BERTH_TEST_AWS") {
+        return PathBuf::from(path);
+    }
+    let venv = repo_root().join(".venv/bin/aws");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("aws")
+    }
+}
