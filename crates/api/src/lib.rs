@@ -36,7 +36,10 @@ pub struct ApiState {
 /// The HTTP router serving every protocol on one endpoint.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/", post(aws_json::serve))
+        .route(
+            "/",
+            post(aws_json::serve).fallback(aws_json::not_an_operation),
+        )
         .fallback(aws_json::not_an_operation)
         .with_state(state)
 }

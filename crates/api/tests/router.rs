@@ -1,0 +1,88 @@
+//! The router without a socket (`tower::ServiceExt::oneshot`): headers, status codes and the
+//! request/response shapes of the AWS JSON protocol.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use berth_api::{AcceptAnyCredentials, ApiState, router};
+use berth_control::Ecs;
+use berth_store::EmbeddedStore;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    router: axum::Router,
+}
+
+fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("state.redb")).unwrap();
+    let state = ApiState {
+        ecs: Arc::new(Ecs::new(Arc::new(store))),
+        auth: Arc::new(AcceptAnyCredentials::new("123456789012")),
+    };
+    Api {
+        _dir: dir,
+        router: router(state),
+    }
+}
+
+async fn call(
+    api: &Api,
+    operation: &str,
+    region: &str,
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let request = Request::post("/")
+        .header("x-amz-target", format!("AmazonEC2ContainerServiceV20141113.{operation}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=AKID/20261123/{region}/ecs/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn success_carries_the_protocol_headers_and_scope() {
+    let api = api();
+    let (status, headers, body) = call(
+        &api,
+        "CreateCluster",
+        "ap-south-1",
+        r#"{"clusterName":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
+    assert!(headers.contains_key("x-amzn-requestid"));
+    assert_eq!(
+        body["cluster"]["clusterArn"],
+        "arn:aws:ecs:ap-south-1:123456789012:cluster/x"
+    );
+    // Optional members are omitted, never null.
+    assert!(body["cluster"].get("configuration").is_none());
+    assert!(!body.to_string().contains("null"));
+}
+
+#[tokio::test]
+async fn errors_carry_type_in_body_and_header() {
+    let api = api();
+    let (status, headers, body) =
+        call(&api, "DeleteCluster", "us-east-1", r#"{"cluster":"ghost"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["x-amzn-errortype"], "ClusterNotFoundException");
+    assert_eq!(body["__type"], "ClusterNotFoundException");
+    assert_eq!(body["message"], "Cluster not found.");
+}
