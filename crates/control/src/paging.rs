@@ -74,7 +74,7 @@ fn encode_token(key: &[u8]) -> String {
 }
 
 fn decode_token(token: &str) -> Result<Vec<u8>, PageError> {
-    if token.is_empty() || token.len() % 2 != 0 {
+    if token.is_empty() || !token.len().is_multiple_of(2) {
         return Err(PageError::InvalidToken);
     }
     (0..token.len())

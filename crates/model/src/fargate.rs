@@ -134,7 +134,7 @@ pub fn is_fargate_pair(cpu: CpuUnits, memory: MemoryMib) -> bool {
             && if row.step == 0 {
                 matches!(memory.0, 512 | 1024 | 2048)
             } else {
-                (memory.0 - row.min) % row.step == 0
+                (memory.0 - row.min).is_multiple_of(row.step)
             }
     })
 }

@@ -355,17 +355,18 @@ fn check_ports(
             }
             return Err(TaskDefinitionError::MissingContainerPort(name.to_owned()));
         };
-        for port in [Some(container_port), mapping.host_port]
-            .into_iter()
-            .flatten()
-        {
-            // hostPort 0 asks for a dynamic port in bridge mode.
-            if !port_ok(port) && !(port == 0 && Some(port) == mapping.host_port && !awsvpc) {
-                return Err(TaskDefinitionError::InvalidPort {
-                    container: name.to_owned(),
-                    port,
-                });
-            }
+        // hostPort 0 asks for a dynamic port, which only bridge mode has.
+        let host_port_ok = |p: i32| port_ok(p) || (p == 0 && !awsvpc);
+        let bad_port = if !port_ok(container_port) {
+            Some(container_port)
+        } else {
+            mapping.host_port.filter(|p| !host_port_ok(*p))
+        };
+        if let Some(port) = bad_port {
+            return Err(TaskDefinitionError::InvalidPort {
+                container: name.to_owned(),
+                port,
+            });
         }
         if awsvpc && let Some(host_port) = mapping.host_port.filter(|h| *h != container_port) {
             return Err(TaskDefinitionError::HostPortMismatch {
@@ -471,7 +472,8 @@ mod tests {
     fn each_rule_refuses_with_its_own_error() {
         use TaskDefinitionError as E;
         type Patch = fn(&mut serde_json::Value);
-        let cases: Vec<(Patch, fn(&E) -> bool)> = vec![
+        type Expect = fn(&E) -> bool;
+        let cases: Vec<(Patch, Expect)> = vec![
             (
                 |d| d["family"] = json!("bad family"),
                 |e| matches!(e, E::InvalidFamily(_)),
