@@ -77,17 +77,6 @@ pub struct ClusterInclude {
     pub tags: bool,
 }
 
-impl ClusterInclude {
-    /// Everything: what CreateCluster and the update operations return.
-    pub const ALL: Self = Self {
-        attachments: true,
-        configurations: true,
-        settings: true,
-        statistics: false,
-        tags: true,
-    };
-}
-
 /// What UpdateCluster and its siblings change; `None` leaves a part as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterUpdate {

@@ -20,6 +20,16 @@ pub struct Page<T> {
     pub next_token: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// No items and no further pages.
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_token: None,
+        }
+    }
+}
+
 /// Why a page cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PageError {

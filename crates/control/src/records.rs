@@ -30,7 +30,8 @@ pub fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, CorruptRecord> {
 }
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    // Serializing these plain data types to a Vec cannot fail: no maps with non-string keys,
-    // no custom serializers that error.
-    serde_json::to_vec(record).unwrap_or_default()
+    // Cannot fail for these types: every map has string keys and no serializer returns an
+    // error (non-finite floats become null). Writing an empty record instead would corrupt
+    // state, so a broken invariant must stop the request rather than be papered over.
+    serde_json::to_vec(record).expect("records serialize to JSON")
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use berth_model::names::{TaskDefinitionRef, TaskDefinitionRefError};
+use berth_model::names::{self, TaskDefinitionRef, TaskDefinitionRefError};
 use berth_model::shapes::{
     Failure, Tag, TaskDefinition, TaskDefinitionFamilyStatus, TaskDefinitionStatus,
 };
@@ -165,7 +165,7 @@ impl Ecs {
                 failure: vec![],
             };
             if self.store.txn(txn).await?.succeeded {
-                tracing::info!(family = %family, revision, "task definition registered");
+                tracing::debug!(family = %family, revision, "task definition registered");
                 return Ok(Registered {
                     definition: record.definition,
                     tags: record.tags,
@@ -199,6 +199,9 @@ impl Ecs {
         page: &PageRequest,
     ) -> Result<Page<String>, TaskDefinitionOpError> {
         let prefix = match &query.family {
+            // A family outside the ECS alphabet matches nothing (and must not be read as a
+            // key prefix such as `a#`).
+            Some(family) if !names::is_valid_name(family) => return Ok(Page::empty()),
             Some(family) => keys::family(scope, family),
             None => keys::task_definitions(scope),
         };
@@ -231,11 +234,11 @@ impl Ecs {
         status: FamilyStatusFilter,
         page: &PageRequest,
     ) -> Result<Page<String>, TaskDefinitionOpError> {
-        let range = KeyRange::prefix(format!(
-            "{}{}",
-            keys::task_definitions(scope),
-            prefix.unwrap_or_default()
-        ));
+        let prefix = prefix.unwrap_or_default();
+        if !prefix.is_empty() && !names::is_valid_name(prefix) {
+            return Ok(Page::empty());
+        }
+        let range = KeyRange::prefix(format!("{}{}", keys::task_definitions(scope), prefix));
         // (family, has an ACTIVE revision), in family order thanks to the key layout.
         let mut families: Vec<(String, bool)> = Vec::new();
         for kv in self.store.range(range, None).await?.kvs {
@@ -266,12 +269,15 @@ impl Ecs {
         reference: &str,
     ) -> Result<TaskDefinition, TaskDefinitionOpError> {
         self.require_revision(scope, reference)?;
-        let (mut record, kv) = self.find(scope, reference).await?;
-        if record.definition.status == Some(TaskDefinitionStatus::Active) {
-            record.definition.status = Some(TaskDefinitionStatus::Inactive);
-            record.definition.deregistered_at = Some(Timestamp::now());
-            self.replace(&kv, &record).await?;
-        }
+        let record = self
+            .modify(scope, reference, |record| {
+                if record.definition.status == Some(TaskDefinitionStatus::Active) {
+                    record.definition.status = Some(TaskDefinitionStatus::Inactive);
+                    record.definition.deregistered_at = Some(Timestamp::now());
+                }
+                Ok(())
+            })
+            .await?;
         Ok(record.definition)
     }
 
@@ -298,8 +304,8 @@ impl Ecs {
                 ));
                 continue;
             }
-            let (mut record, kv) = match self.find(scope, reference).await {
-                Ok(found) => found,
+            let status = match self.find(scope, reference).await {
+                Ok((record, _)) => record.definition.status,
                 Err(TaskDefinitionOpError::NotFound(_) | TaskDefinitionOpError::Reference(_)) => {
                     outcome
                         .failures
@@ -308,18 +314,23 @@ impl Ecs {
                 }
                 Err(other) => return Err(other),
             };
-            match record.definition.status {
-                Some(TaskDefinitionStatus::Active) => outcome.failures.push(fail(
+            // A revision never becomes ACTIVE again, so this check cannot go stale.
+            if status == Some(TaskDefinitionStatus::Active) {
+                outcome.failures.push(fail(
                     "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
-                )),
-                Some(TaskDefinitionStatus::DeleteInProgress) => outcome.deleted.push(record.definition),
-                _ => {
-                    record.definition.status = Some(TaskDefinitionStatus::DeleteInProgress);
-                    record.definition.delete_requested_at = Some(Timestamp::now());
-                    self.replace(&kv, &record).await?;
-                    outcome.deleted.push(record.definition);
-                }
+                ));
+                continue;
             }
+            let record = self
+                .modify(scope, reference, |record| {
+                    if record.definition.status != Some(TaskDefinitionStatus::DeleteInProgress) {
+                        record.definition.status = Some(TaskDefinitionStatus::DeleteInProgress);
+                        record.definition.delete_requested_at = Some(Timestamp::now());
+                    }
+                    Ok(())
+                })
+                .await?;
+            outcome.deleted.push(record.definition);
         }
         Ok(outcome)
     }
@@ -331,14 +342,13 @@ impl Ecs {
         reference: &str,
         change: impl Fn(&[Tag]) -> Result<Vec<Tag>, TagError>,
     ) -> Result<Vec<Tag>, TaskDefinitionOpError> {
-        for _ in 0..REGISTER_ATTEMPTS {
-            let (mut record, kv) = self.find(scope, reference).await?;
-            record.tags = change(&record.tags)?;
-            if self.replace(&kv, &record).await? {
-                return Ok(record.tags);
-            }
-        }
-        Err(TaskDefinitionOpError::Contended)
+        let record = self
+            .modify(scope, reference, |record| {
+                record.tags = change(&record.tags)?;
+                Ok(())
+            })
+            .await?;
+        Ok(record.tags)
     }
 
     fn require_revision(
@@ -389,18 +399,32 @@ impl Ecs {
         }
     }
 
-    /// Writes `record` over `kv` if nobody changed it since it was read.
-    async fn replace(
+    /// Reads the revision `reference` points at, applies `change`, and writes it back if
+    /// nobody wrote it in between (else starts over). Nothing is written when `change` leaves
+    /// the record as it was.
+    async fn modify(
         &self,
-        kv: &KeyValue,
-        record: &TaskDefinitionRecord,
-    ) -> Result<bool, TaskDefinitionOpError> {
-        let txn = Txn {
-            compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
-            success: vec![Op::put(kv.key.clone(), records::encode(record))],
-            failure: vec![],
-        };
-        Ok(self.store.txn(txn).await?.succeeded)
+        scope: &AccountRegion,
+        reference: &str,
+        mut change: impl FnMut(&mut TaskDefinitionRecord) -> Result<(), TaskDefinitionOpError>,
+    ) -> Result<TaskDefinitionRecord, TaskDefinitionOpError> {
+        for _ in 0..REGISTER_ATTEMPTS {
+            let (mut record, kv) = self.find(scope, reference).await?;
+            change(&mut record)?;
+            let value = records::encode(&record);
+            if value == kv.value {
+                return Ok(record);
+            }
+            let txn = Txn {
+                compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
+                success: vec![Op::put(kv.key, value)],
+                failure: vec![],
+            };
+            if self.store.txn(txn).await?.succeeded {
+                return Ok(record);
+            }
+        }
+        Err(TaskDefinitionOpError::Contended)
     }
 
     async fn newest_revision(
