@@ -66,8 +66,9 @@ impl Berth {
     /// Sends SIGTERM and waits for the process to exit; returns its exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's builtin `kill`: no dependency on procps, no unsafe libc call.
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", child.id())])
             .status();
         child.wait().ok()?.code()
     }
