@@ -1,8 +1,7 @@
 //! `berth up` as a process: durability across `kill -9`, the data-directory lock, clean
 //! shutdown on SIGTERM, and the AWS JSON protocol's error cases over raw HTTP.
 
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-use berth_testsupport::{Berth, spawn_up};
+use berth_testsupport::{Berth, register_fargate, spawn_up};
 
 fn berth() -> Berth {
     Berth::start(env!("CARGO_BIN_EXE_berth"))
@@ -28,21 +27,7 @@ async fn acknowledged_writes_survive_kill_9() {
         .await
         .unwrap();
     for _ in 0..3 {
-        ecs.register_task_definition()
-            .family("kept")
-            .network_mode(NetworkMode::Awsvpc)
-            .requires_compatibilities(Compatibility::Fargate)
-            .cpu("256")
-            .memory("512")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("c")
-                    .image("nginx")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        register_fargate(&ecs, "kept").send().await.unwrap();
     }
     ecs.deregister_task_definition()
         .task_definition("kept:2")
@@ -67,22 +52,7 @@ async fn acknowledged_writes_survive_kill_9() {
         .unwrap();
     assert!(td.task_definition.unwrap().deregistered_at().is_some());
     // The revision counter carries on after the restart.
-    let next = ecs
-        .register_task_definition()
-        .family("kept")
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("c")
-                .image("nginx")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let next = register_fargate(&ecs, "kept").send().await.unwrap();
     assert_eq!(next.task_definition.unwrap().revision(), 4);
 }
 

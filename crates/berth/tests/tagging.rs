@@ -1,7 +1,7 @@
 //! TagResource, UntagResource and ListTagsForResource on clusters and task definitions.
 
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, Tag};
-use berth_testsupport::Berth;
+use aws_sdk_ecs::types::Tag;
+use berth_testsupport::{Berth, register_fargate};
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build()
@@ -22,19 +22,7 @@ async fn tags_on_clusters_and_task_definitions() {
         .unwrap()
         .cluster_arn
         .unwrap();
-    let td_arn = ecs
-        .register_task_definition()
-        .family("tagged")
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("c")
-                .image("nginx")
-                .build(),
-        )
+    let td_arn = register_fargate(&ecs, "tagged")
         .send()
         .await
         .unwrap()

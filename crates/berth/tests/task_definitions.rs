@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, EphemeralStorage, NetworkMode, PortMapping, SortOrder, Tag,
     TaskDefinitionFamilyStatus, TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
-use berth_testsupport::Berth;
+use berth_testsupport::{Berth, register_fargate};
 
 fn berth() -> Berth {
     Berth::start(env!("CARGO_BIN_EXE_berth"))
@@ -21,22 +21,11 @@ fn container(name: &str) -> ContainerDefinition {
         .build()
 }
 
-/// The Fargate guide's task definition in `family`.
-fn fargate(ecs: &aws_sdk_ecs::Client, family: &str) -> RegisterTaskDefinitionFluentBuilder {
-    ecs.register_task_definition()
-        .family(family)
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(container("my-container"))
-}
-
 #[tokio::test]
 async fn register_fills_in_what_ecs_fills_in() {
     let berth = berth();
     let ecs = berth.ecs();
-    let out = fargate(&ecs, "web")
+    let out = register_fargate(&ecs, "web")
         .tags(Tag::builder().key("env").value("dev").build())
         .send()
         .await
@@ -64,7 +53,7 @@ async fn register_fills_in_what_ecs_fills_in() {
     assert_eq!(port.protocol(), Some(&TransportProtocol::Tcp));
     assert_eq!(out.tags.unwrap()[0].key(), Some("env"));
 
-    let second = fargate(&ecs, "web")
+    let second = register_fargate(&ecs, "web")
         .cpu("1 vCPU")
         .memory("2 GB")
         .send()
@@ -83,7 +72,7 @@ async fn describe_by_family_revision_and_arn() {
     let berth = berth();
     let ecs = berth.ecs();
     for _ in 0..3 {
-        fargate(&ecs, "app").send().await.unwrap();
+        register_fargate(&ecs, "app").send().await.unwrap();
     }
     let describe = |reference: &str| {
         ecs.describe_task_definition()
@@ -159,7 +148,7 @@ async fn list_task_definitions_filters_sorts_and_paginates() {
     let berth = berth();
     let ecs = berth.ecs();
     for family in ["b", "a", "a-b", "a"] {
-        fargate(&ecs, family).send().await.unwrap();
+        register_fargate(&ecs, family).send().await.unwrap();
     }
     ecs.deregister_task_definition()
         .task_definition("b:1")
@@ -263,8 +252,8 @@ async fn list_task_definitions_filters_sorts_and_paginates() {
 async fn deregister_then_delete() {
     let berth = berth();
     let ecs = berth.ecs();
-    fargate(&ecs, "job").send().await.unwrap();
-    fargate(&ecs, "job").send().await.unwrap();
+    register_fargate(&ecs, "job").send().await.unwrap();
+    register_fargate(&ecs, "job").send().await.unwrap();
 
     let err = ecs
         .deregister_task_definition()
@@ -310,7 +299,7 @@ async fn deregister_then_delete() {
     assert!(out.task_definitions()[0].delete_requested_at().is_some());
 
     // Revisions are never reused, even after deletion.
-    let next = fargate(&ecs, "job").send().await.unwrap();
+    let next = register_fargate(&ecs, "job").send().await.unwrap();
     assert_eq!(next.task_definition.unwrap().revision(), 3);
 
     let err = ecs.delete_task_definitions().send().await.unwrap_err();
@@ -427,7 +416,7 @@ async fn registration_rules_refuse_with_specific_messages() {
         (|b| b.family("has space"), "Family 'has space' is invalid"),
     ];
     for (i, (change, phrase)) in cases.into_iter().enumerate() {
-        let err = change(fargate(&ecs, "rules"))
+        let err = change(register_fargate(&ecs, "rules"))
             .send()
             .await
             .unwrap_err()
@@ -450,14 +439,14 @@ async fn registration_rules_refuse_with_specific_messages() {
         ("8192", "61440"),
         ("16384", "122880"),
     ] {
-        fargate(&ecs, "sizes")
+        register_fargate(&ecs, "sizes")
             .cpu(cpu)
             .memory(memory)
             .send()
             .await
             .unwrap();
     }
-    fargate(&ecs, "sizes")
+    register_fargate(&ecs, "sizes")
         .ephemeral_storage(EphemeralStorage::builder().size_in_gib(200).build())
         .send()
         .await
@@ -511,7 +500,7 @@ async fn concurrent_registrations_get_distinct_revisions() {
     let ecs = berth.ecs();
     let mut tasks = Vec::new();
     for _ in 0..40 {
-        let request = fargate(&ecs, "busy");
+        let request = register_fargate(&ecs, "busy");
         tasks.push(tokio::spawn(async move { request.send().await.unwrap() }));
     }
     let mut revisions = Vec::new();

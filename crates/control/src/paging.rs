@@ -47,6 +47,14 @@ pub enum PageError {
 }
 
 impl PageRequest {
+    /// A request for the page after `next_token`, of at most `max_results` items.
+    pub fn new(next_token: Option<String>, max_results: Option<i32>) -> Self {
+        Self {
+            next_token,
+            max_results,
+        }
+    }
+
     /// Pages `items` (already sorted by `sort_key`, ascending or descending as `descending`
     /// says) with at most `limit` per page, `limit` also being the default.
     pub fn apply<T>(

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
+use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, PortMapping};
 
 /// A `berth up` process owned by a test. It is killed when dropped.
 pub struct Berth {
@@ -192,6 +194,27 @@ impl Drop for Berth {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The Fargate guide's task definition in `family` — awsvpc, FARGATE, 256 CPU / 512 MiB, one
+/// essential `my-container` running `nginx` on port 80 — ready to send or to change first.
+pub fn register_fargate(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+) -> RegisterTaskDefinitionFluentBuilder {
+    ecs.register_task_definition()
+        .family(family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("my-container")
+                .image("nginx")
+                .port_mappings(PortMapping::builder().container_port(80).build())
+                .build(),
+        )
 }
 
 /// Starts `berth up` on `listen` with `data_dir` and returns it with its endpoint once it has

@@ -73,10 +73,7 @@ pub async fn list(
     scope: &AccountRegion,
     r: ListClustersRequest,
 ) -> Result<ListClustersResponse, ApiError> {
-    let page = PageRequest {
-        next_token: r.next_token,
-        max_results: r.max_results,
-    };
+    let page = PageRequest::new(r.next_token, r.max_results);
     let page = ecs.list_clusters(scope, &page).await?;
     Ok(ListClustersResponse {
         cluster_arns: Some(page.items),

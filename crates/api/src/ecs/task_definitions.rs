@@ -62,10 +62,7 @@ pub async fn list(
         status: r.status,
         descending: r.sort == Some(SortOrder::Desc),
     };
-    let page = PageRequest {
-        next_token: r.next_token,
-        max_results: r.max_results,
-    };
+    let page = PageRequest::new(r.next_token, r.max_results);
     let page = ecs.list_task_definitions(scope, &query, &page).await?;
     Ok(ListTaskDefinitionsResponse {
         task_definition_arns: Some(page.items),
@@ -78,10 +75,7 @@ pub async fn list_families(
     scope: &AccountRegion,
     r: ListTaskDefinitionFamiliesRequest,
 ) -> Result<ListTaskDefinitionFamiliesResponse, ApiError> {
-    let page = PageRequest {
-        next_token: r.next_token,
-        max_results: r.max_results,
-    };
+    let page = PageRequest::new(r.next_token, r.max_results);
     let page = ecs
         .list_task_definition_families(scope, r.family_prefix.as_deref(), r.status.into(), &page)
         .await?;
