@@ -156,7 +156,13 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(Digest::parse(&empty.to_string()).unwrap(), empty);
-        for bad in ["", "sha256:", "sha256:abc", "e3b0", &empty.hex().to_uppercase()] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:abc",
+            "e3b0",
+            &empty.hex().to_uppercase(),
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(

@@ -159,7 +159,12 @@ impl ManifestDocument {
             .or(probe.media_type)
             .unwrap_or_else(|| {
                 // OCI documents may omit mediaType: an index has `manifests`.
-                if probe.manifests.is_some() { OCI_INDEX } else { OCI_MANIFEST }.to_owned()
+                if probe.manifests.is_some() {
+                    OCI_INDEX
+                } else {
+                    OCI_MANIFEST
+                }
+                .to_owned()
             });
         let invalid = |e: serde_json::Error| ManifestError::Invalid(e.to_string());
         match media_type.as_str() {
@@ -287,14 +292,27 @@ mod tests {
             ("application/vnd.oci.image.layer.v1.tar", Some(None)),
             ("application/vnd.oci.image.layer.v1.tar+gzip", Some(Gzip)),
             ("application/vnd.oci.image.layer.v1.tar+zstd", Some(Zstd)),
-            ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Some(Gzip)),
-            ("application/vnd.docker.image.rootfs.diff.tar.gzip", Some(Gzip)),
-            ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Some(Gzip)),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                Some(Gzip),
+            ),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                Some(Gzip),
+            ),
+            (
+                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                Some(Gzip),
+            ),
             ("application/vnd.oci.image.layer.v1.tar+bzip2", Option::None),
             ("application/octet-stream", Option::None),
         ];
         for (media_type, expected) in cases {
-            assert_eq!(Compression::of_layer(media_type).ok(), expected, "{media_type}");
+            assert_eq!(
+                Compression::of_layer(media_type).ok(),
+                expected,
+                "{media_type}"
+            );
         }
     }
 
@@ -314,10 +332,16 @@ mod tests {
     #[test]
     fn documents_are_told_apart_by_media_type_or_shape() {
         let index = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(ManifestDocument::parse(None, index), Ok(ManifestDocument::Index(_))));
+        assert!(matches!(
+            ManifestDocument::parse(None, index),
+            Ok(ManifestDocument::Index(_))
+        ));
         let schema1 = br#"{"schemaVersion":1,"name":"x"}"#;
         assert!(matches!(
-            ManifestDocument::parse(Some("application/vnd.docker.distribution.manifest.v1+prettyjws"), schema1),
+            ManifestDocument::parse(
+                Some("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+                schema1
+            ),
             Err(ManifestError::UnsupportedMediaType(_))
         ));
     }

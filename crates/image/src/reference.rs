@@ -158,9 +158,9 @@ fn is_valid_component(component: &str) -> bool {
     !bytes.is_empty()
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 fn is_valid_registry(registry: &str) -> bool {
@@ -195,13 +195,28 @@ mod tests {
         let cases: Vec<(&str, Option<String>)> = vec![
             ("nginx", Some("docker.io/library/nginx:latest".into())),
             ("nginx:1.25", Some("docker.io/library/nginx:1.25".into())),
-            ("library/nginx", Some("docker.io/library/nginx:latest".into())),
+            (
+                "library/nginx",
+                Some("docker.io/library/nginx:latest".into()),
+            ),
             ("bitnami/redis:7", Some("docker.io/bitnami/redis:7".into())),
-            ("docker.io/nginx", Some("docker.io/library/nginx:latest".into())),
-            ("index.docker.io/library/nginx", Some("docker.io/library/nginx:latest".into())),
+            (
+                "docker.io/nginx",
+                Some("docker.io/library/nginx:latest".into()),
+            ),
+            (
+                "index.docker.io/library/nginx",
+                Some("docker.io/library/nginx:latest".into()),
+            ),
             ("localhost/app", Some("localhost/app:latest".into())),
-            ("localhost:5000/app:v1", Some("localhost:5000/app:v1".into())),
-            ("127.0.0.1:5000/a/b/c:tag", Some("127.0.0.1:5000/a/b/c:tag".into())),
+            (
+                "localhost:5000/app:v1",
+                Some("localhost:5000/app:v1".into()),
+            ),
+            (
+                "127.0.0.1:5000/a/b/c:tag",
+                Some("127.0.0.1:5000/a/b/c:tag".into()),
+            ),
             ("[::1]:5000/app", Some("[::1]:5000/app:latest".into())),
             (
                 "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v3",
@@ -230,7 +245,10 @@ mod tests {
     fn manifest_reference_prefers_the_digest() {
         let r = Reference::parse(&format!("nginx:1.25@{D}")).unwrap();
         assert_eq!(r.manifest_reference(), D);
-        assert_eq!(Reference::parse("nginx").unwrap().manifest_reference(), "latest");
+        assert_eq!(
+            Reference::parse("nginx").unwrap().manifest_reference(),
+            "latest"
+        );
         assert_eq!(r.name(), "docker.io/library/nginx");
     }
 }

@@ -153,7 +153,10 @@ impl Unpacker<'_> {
             header.device_major().ok().flatten().unwrap_or(0),
             header.device_minor().ok().flatten().unwrap_or(0),
         );
-        let link = entry.link_name().map_err(UnpackError::Read)?.map(|l| l.into_owned());
+        let link = entry
+            .link_name()
+            .map_err(UnpackError::Read)?
+            .map(|l| l.into_owned());
         let mut xattrs = Vec::new();
         if let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Read)? {
             for extension in extensions {
@@ -312,7 +315,10 @@ impl Unpacker<'_> {
             }
         }
         Err(UnpackError::MissingLinkTarget {
-            path: target.strip_prefix(&self.root).unwrap_or(target).to_path_buf(),
+            path: target
+                .strip_prefix(&self.root)
+                .unwrap_or(target)
+                .to_path_buf(),
             target: link_relative.to_path_buf(),
         })
     }
@@ -345,7 +351,12 @@ fn create_dir(path: &Path) -> Result<(), UnpackError> {
     fs::create_dir(path).map_err(write_error(path))
 }
 
-fn mknod(path: &Path, file_type: FileType, mode: u32, (major, minor): (u32, u32)) -> Result<(), UnpackError> {
+fn mknod(
+    path: &Path,
+    file_type: FileType,
+    mode: u32,
+    (major, minor): (u32, u32),
+) -> Result<(), UnpackError> {
     rustix::fs::mknodat(
         CWD,
         path,

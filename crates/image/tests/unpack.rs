@@ -67,11 +67,14 @@ fn base_layer() -> Vec<u8> {
         let mut dev = header(tar::EntryType::Char, 0o666, 0);
         dev.set_device_major(1).unwrap();
         dev.set_device_minor(3).unwrap();
-        b.append_data(&mut dev, "dev/null", std::io::empty()).unwrap();
+        b.append_data(&mut dev, "dev/null", std::io::empty())
+            .unwrap();
         // An xattr carried in a PAX header.
         let mut h = header(tar::EntryType::Regular, 0o644, 1);
-        b.append_pax_extensions([("SCHILY.xattr.user.origin", b"layer0".as_slice())]).unwrap();
-        b.append_data(&mut h, "etc/tagged", b"x".as_slice()).unwrap();
+        b.append_pax_extensions([("SCHILY.xattr.user.origin", b"layer0".as_slice())])
+            .unwrap();
+        b.append_data(&mut h, "etc/tagged", b"x".as_slice())
+            .unwrap();
     })
 }
 
@@ -90,13 +93,26 @@ fn keeps_files_modes_owners_links_devices_and_xattrs_in_every_compression() {
         let root = dest.path();
         assert_eq!(fs::read(root.join("etc/hostname")).unwrap(), b"berth\n");
         let tool = fs::metadata(root.join("bin/tool")).unwrap();
-        assert_eq!(tool.permissions().mode() & 0o7777, 0o4755, "setuid kept after chown");
+        assert_eq!(
+            tool.permissions().mode() & 0o7777,
+            0o4755,
+            "setuid kept after chown"
+        );
         assert_eq!((tool.uid(), tool.gid()), (1000, 1001));
         assert_eq!(tool.mtime(), 1_600_000_000);
-        assert_eq!(tool.ino(), fs::metadata(root.join("bin/tool-again")).unwrap().ino());
-        assert_eq!(fs::read_link(root.join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
+        assert_eq!(
+            tool.ino(),
+            fs::metadata(root.join("bin/tool-again")).unwrap().ino()
+        );
+        assert_eq!(
+            fs::read_link(root.join("bin/sh")).unwrap(),
+            Path::new("/bin/busybox")
+        );
         let etc = fs::metadata(root.join("etc")).unwrap();
-        assert_eq!((etc.permissions().mode() & 0o7777, etc.mtime()), (0o750, 1_600_000_000));
+        assert_eq!(
+            (etc.permissions().mode() & 0o7777, etc.mtime()),
+            (0o750, 1_600_000_000)
+        );
         let null = fs::metadata(root.join("dev/null")).unwrap();
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
@@ -119,34 +135,66 @@ fn whiteouts_and_opaque_directories_become_overlay_markers() {
     assert!(whiteout.file_type().is_char_device());
     assert_eq!(whiteout.rdev(), 0);
     assert!(!dest.path().join("etc/.wh.hostname").exists());
-    assert_eq!(xattr(&dest.path().join("var/cache"), "trusted.overlay.opaque").as_deref(), Some(b"y".as_slice()));
+    assert_eq!(
+        xattr(&dest.path().join("var/cache"), "trusted.overlay.opaque").as_deref(),
+        Some(b"y".as_slice())
+    );
     assert!(!dest.path().join("var/cache/.wh..wh..opq").exists());
 }
 
 #[test]
 fn a_hard_link_into_a_lower_layer_gets_a_copy() {
     let lower = tempfile::tempdir().unwrap();
-    unpack_layer(base_layer().as_slice(), Compression::None, lower.path(), &[]).unwrap();
+    unpack_layer(
+        base_layer().as_slice(),
+        Compression::None,
+        lower.path(),
+        &[],
+    )
+    .unwrap();
     let layer = tar(|b| link(b, tar::EntryType::Link, "etc/hostname-link", "etc/hostname"));
     let dest = tempfile::tempdir().unwrap();
-    unpack_layer(layer.as_slice(), Compression::None, dest.path(), &[lower.path().to_path_buf()]).unwrap();
-    assert_eq!(fs::read(dest.path().join("etc/hostname-link")).unwrap(), b"berth\n");
+    unpack_layer(
+        layer.as_slice(),
+        Compression::None,
+        dest.path(),
+        &[lower.path().to_path_buf()],
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(dest.path().join("etc/hostname-link")).unwrap(),
+        b"berth\n"
+    );
 
     let dangling = tar(|b| link(b, tar::EntryType::Link, "x", "nowhere"));
     let dest = tempfile::tempdir().unwrap();
     let err = unpack_layer(dangling.as_slice(), Compression::None, dest.path(), &[]).unwrap_err();
-    assert!(matches!(err, UnpackError::MissingLinkTarget { .. }), "{err}");
+    assert!(
+        matches!(err, UnpackError::MissingLinkTarget { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn entries_cannot_escape_the_layer() {
     let outside = tempfile::tempdir().unwrap();
     let through_symlink = tar(|b| {
-        link(b, tar::EntryType::Symlink, "evil", outside.path().to_str().unwrap());
+        link(
+            b,
+            tar::EntryType::Symlink,
+            "evil",
+            outside.path().to_str().unwrap(),
+        );
         file(b, "evil/planted", 0o644, b"gotcha");
     });
     let dest = tempfile::tempdir().unwrap();
-    let err = unpack_layer(through_symlink.as_slice(), Compression::None, dest.path(), &[]).unwrap_err();
+    let err = unpack_layer(
+        through_symlink.as_slice(),
+        Compression::None,
+        dest.path(),
+        &[],
+    )
+    .unwrap_err();
     assert!(matches!(err, UnpackError::ThroughSymlink(_)), "{err}");
     assert!(!outside.path().join("planted").exists());
 

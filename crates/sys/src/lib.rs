@@ -1,1 +1,9 @@
-//! placeholder
+//! The thin seams over the syscalls berth's node side makes. Each seam is a trait with a
+//! Linux implementation and a recording one, so that ordering and rollback logic can be
+//! unit-tested without root while the real kernel is exercised by integration tests.
+//!
+//! rustix gives safe wrappers for every call made here, so this crate needs no `unsafe`.
+
+mod mount;
+
+pub use mount::{LinuxMounter, MountError, Mounter, OverlayMount, RecordedMount, RecordingMounter};
