@@ -4,10 +4,18 @@
 
 pub mod credentials;
 pub mod digest;
+mod image_store;
 pub mod manifest;
+mod pull;
 pub mod reference;
 pub mod registry;
+pub mod rootfs;
+mod store;
 pub mod unpack;
 
 pub use digest::Digest;
+pub use image_store::{ImageError, ImageStore, OpenError, PruneReport};
+pub use pull::{Progress, PullError, PullFailure};
 pub use reference::Reference;
+pub use rootfs::{Rootfs, RootfsError};
+pub use store::ImageRecord;

@@ -35,6 +35,8 @@ pub struct Unpacked {
     pub size: u64,
     /// The digest of the uncompressed tar: the layer's diff id.
     pub diff_id: Digest,
+    /// The uncompressed tar's size.
+    pub tar_size: u64,
 }
 
 /// Why a layer could not be unpacked.
@@ -77,7 +79,7 @@ pub fn unpack_layer(
     lowers: &[PathBuf],
 ) -> Result<Unpacked, UnpackError> {
     let mut compressed = HashingReader::new(blob);
-    let diff = {
+    let (diff_id, tar_size) = {
         let decoder: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(&mut compressed),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut compressed)),
@@ -95,14 +97,15 @@ pub fn unpack_layer(
         unpacker.run(&mut uncompressed)?;
         // Past the tar's end-of-archive blocks there may be padding: it is part of the blob.
         io::copy(&mut uncompressed, &mut io::sink()).map_err(UnpackError::Read)?;
-        uncompressed.finish().0
+        uncompressed.finish()
     };
     io::copy(&mut compressed, &mut io::sink()).map_err(UnpackError::Read)?;
     let (digest, size) = compressed.finish();
     Ok(Unpacked {
         digest,
         size,
-        diff_id: diff,
+        diff_id,
+        tar_size,
     })
 }
 

@@ -2,6 +2,9 @@
 //! port with its own data directory, kill or restart it, and talk to it the ways users do —
 //! the AWS SDK for Rust, the `aws` CLI, and raw HTTP for protocol edge cases.
 
+pub mod oci;
+pub mod registry;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,218 @@
+//! `ImageStore`: the node's images — pulls, listing, removal, pruning and root filesystems —
+//! over the on-disk layout of `store.rs`. One per node, shared by every caller.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use berth_model::images::ImageSummary;
+use berth_sys::Mounter;
+
+use crate::digest::Digest;
+use crate::reference::{Reference, ReferenceError};
+use crate::registry::{Registry, RegistryConfig};
+use crate::store::{self, ImageRecord, Index, Paths};
+
+/// Why the image store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the image store at {path}")]
+pub struct OpenError {
+    path: String,
+    #[source]
+    source: std::io::Error,
+}
+
+/// Why an image could not be removed or listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Not a reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// No such image.
+    #[error("no such image: {0}")]
+    NotFound(String),
+    /// A running container uses it.
+    #[error("image {reference} is in use by {containers} container(s); stop them first")]
+    InUse {
+        /// The image.
+        reference: String,
+        /// How many root filesystems use it.
+        containers: usize,
+    },
+    /// The disk failed.
+    #[error("the image store could not be read or written")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Layers removed.
+    pub layers: usize,
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Bytes freed (apparent size).
+    pub bytes: u64,
+}
+
+/// The node's images.
+pub struct ImageStore {
+    pub(crate) paths: Paths,
+    pub(crate) registry: Registry,
+    pub(crate) mounter: Arc<dyn Mounter>,
+    /// The index, as on disk; the lock also orders index changes against leases and pruning.
+    pub(crate) index: Mutex<Index>,
+    /// One lock per layer (by diff id), so concurrent pulls of a layer share one download.
+    pub(crate) layer_locks: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ImageStore {
+    /// Opens the store under `root` (creating it), reaching registries as `registry` says and
+    /// mounting with `mounter`.
+    pub fn open(
+        root: &Path,
+        registry: RegistryConfig,
+        mounter: Arc<dyn Mounter>,
+    ) -> Result<Self, OpenError> {
+        let open_error = |source| OpenError {
+            path: root.display().to_string(),
+            source,
+        };
+        let paths = Paths::create(root).map_err(open_error)?;
+        let index = store::read_index(&paths).map_err(open_error)?;
+        Ok(Self {
+            paths,
+            registry: Registry::new(registry),
+            mounter,
+            index: Mutex::new(index),
+            layer_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Every stored image, by reference.
+    pub fn list(&self) -> Vec<ImageSummary> {
+        self.lock_index().images.values().map(summary).collect()
+    }
+
+    /// One stored image.
+    pub fn get(&self, reference: &str) -> Result<ImageRecord, ImageError> {
+        let reference = Reference::parse(reference)?.to_string();
+        self.lock_index()
+            .images
+            .get(&reference)
+            .cloned()
+            .ok_or(ImageError::NotFound(reference))
+    }
+
+    /// Removes an image's record, refusing while a root filesystem uses it; its layers and
+    /// blobs stay until `prune`.
+    pub fn remove(&self, reference: &str) -> Result<ImageSummary, ImageError> {
+        let reference = Reference::parse(reference)?.to_string();
+        let mut index = self.lock_index();
+        let Some(record) = index.images.get(&reference).cloned() else {
+            return Err(ImageError::NotFound(reference));
+        };
+        let containers = store::read_leases(&self.paths)?
+            .iter()
+            .filter(|lease| lease.reference == reference)
+            .count();
+        if containers > 0 {
+            return Err(ImageError::InUse {
+                reference,
+                containers,
+            });
+        }
+        let mut updated = index.clone();
+        updated.images.remove(&reference);
+        store::write_index(&self.paths, &updated)?;
+        *index = updated;
+        Ok(summary(&record))
+    }
+
+    /// Removes every layer and blob no image refers to and no mounted root filesystem uses.
+    pub fn prune(&self) -> Result<PruneReport, ImageError> {
+        // Holding the index lock keeps pulls from recording, and leases from being taken,
+        // while the sets below are computed and acted on.
+        let index = self.lock_index();
+        let mut keep_layers = std::collections::HashSet::new();
+        let mut keep_blobs = std::collections::HashSet::new();
+        for record in index.images.values() {
+            keep_layers.extend(record.layers.iter().map(|d| d.hex().to_owned()));
+            keep_blobs.insert(record.manifest.hex().to_owned());
+            keep_blobs.insert(record.config.hex().to_owned());
+        }
+        for lease in store::read_leases(&self.paths)? {
+            keep_layers.extend(lease.layers.iter().map(|d| d.hex().to_owned()));
+        }
+        // Layers being pulled right now hold their lock: leave them alone.
+        let busy: Vec<String> = self
+            .layer_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, lock)| lock.try_lock().is_err())
+            .map(|(d, _)| d.hex().to_owned())
+            .collect();
+        keep_layers.extend(busy);
+
+        let mut report = PruneReport::default();
+        for entry in std::fs::read_dir(self.paths.layers())? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep_layers.contains(&name) {
+                report.bytes += tree_size(&entry.path());
+                std::fs::remove_dir_all(entry.path())?;
+                report.layers += 1;
+            }
+        }
+        for entry in std::fs::read_dir(self.paths.blobs())? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep_blobs.contains(&name) {
+                report.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(entry.path())?;
+                report.blobs += 1;
+            }
+        }
+        drop(index);
+        Ok(report)
+    }
+
+    pub(crate) fn lock_index(&self) -> std::sync::MutexGuard<'_, Index> {
+        // The index is replaced whole after a successful write, never left half-changed.
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `record` in the index, durably.
+    pub(crate) fn record(&self, record: ImageRecord) -> std::io::Result<()> {
+        let mut index = self.lock_index();
+        let mut updated = index.clone();
+        updated.images.insert(record.reference.clone(), record);
+        store::write_index(&self.paths, &updated)?;
+        *index = updated;
+        Ok(())
+    }
+}
+
+/// What `image ls` shows of a record.
+pub fn summary(record: &ImageRecord) -> ImageSummary {
+    ImageSummary {
+        reference: record.reference.clone(),
+        digest: record.manifest.to_string(),
+        size: record.size,
+        pulled_at: record.pulled_at,
+        last_used_at: record.last_used_at,
+    }
+}
+
+fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
+        .unwrap_or(0)
+}

@@ -1,0 +1,159 @@
+//! Root filesystems for containers: an overlay of an image's layers (read-only lowers) under
+//! an upper and work directory on the container's own scratch space, and the lease that keeps
+//! those layers from being pruned while it is mounted.
+//!
+//! Mounting is a warm-start path: it touches only a few directories and one small file, never
+//! the image's content, so its cost does not grow with the image.
+
+use std::path::{Path, PathBuf};
+
+use berth_model::Timestamp;
+use berth_sys::{MountError, OverlayMount};
+
+use crate::image_store::{ImageError, ImageStore};
+use crate::manifest::{ImageConfig, RunConfig};
+use crate::store::{self, Lease};
+
+/// A mounted root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rootfs {
+    /// Its id (the container's).
+    pub id: String,
+    /// The merged directory: the container's `/`.
+    pub path: PathBuf,
+    /// What the image says about running it (Entrypoint, Cmd, Env, WorkingDir, User, ...).
+    pub config: RunConfig,
+}
+
+/// Why a root filesystem could not be made or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// The image is not stored (pull it first).
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The id is not a plain name.
+    #[error("'{0}' is not a valid rootfs id: use letters, digits, '-' and '_'")]
+    InvalidId(String),
+    /// One with this id is already mounted.
+    #[error("a root filesystem with id {0} already exists")]
+    Exists(String),
+    /// The image's config blob is missing or unreadable.
+    #[error("the config of image {0} cannot be read; pull it again")]
+    Config(String),
+    /// The kernel refused the mount.
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    /// Scratch directories or the lease could not be written.
+    #[error("cannot prepare the root filesystem's directories")]
+    Io(#[from] std::io::Error),
+}
+
+impl ImageStore {
+    /// Mounts image `reference` as root filesystem `id`, with its writable layer under
+    /// `scratch` (the task's ephemeral storage): `scratch/upper`, `scratch/work` and the mount
+    /// point `scratch/rootfs`.
+    pub fn mount_rootfs(
+        &self,
+        id: &str,
+        reference: &str,
+        scratch: &Path,
+    ) -> Result<Rootfs, RootfsError> {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(RootfsError::InvalidId(id.to_owned()));
+        }
+        let record = self.get(reference)?;
+        let config: ImageConfig = std::fs::read(self.paths.blob(&record.config))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| RootfsError::Config(record.reference.clone()))?;
+        let lease_path = self.paths.lease(id);
+        if lease_path.exists() {
+            return Err(RootfsError::Exists(id.to_owned()));
+        }
+        let overlay = OverlayMount {
+            // overlayfs lists the topmost layer first; images list the bottom one first.
+            lowers: record
+                .layers
+                .iter()
+                .rev()
+                .map(|d| self.paths.layer(d))
+                .collect(),
+            upper: scratch.join("upper"),
+            work: scratch.join("work"),
+            target: scratch.join("rootfs"),
+        };
+        for dir in [&overlay.upper, &overlay.work, &overlay.target] {
+            std::fs::create_dir_all(dir)?;
+        }
+        let lease = Lease {
+            id: id.to_owned(),
+            reference: record.reference.clone(),
+            layers: record.layers.clone(),
+            target: overlay.target.clone(),
+            scratch: scratch.to_path_buf(),
+        };
+        // The lease is written before the mount, under the index lock, so that a prune
+        // running now already sees these layers as used, and a crash right after the mount
+        // leaves a lease that start-up cleanup will find.
+        {
+            let mut index = self.lock_index();
+            let bytes = serde_json::to_vec(&lease).map_err(std::io::Error::other)?;
+            store::write_atomically(&self.paths, &lease_path, &bytes)?;
+            if let Some(entry) = index.images.get_mut(&record.reference) {
+                entry.last_used_at = Some(Timestamp::now());
+            }
+        }
+        if let Err(error) = self.mounter.mount_overlay(&overlay) {
+            let _ = std::fs::remove_file(&lease_path);
+            let _ = std::fs::remove_dir_all(scratch);
+            return Err(error.into());
+        }
+        Ok(Rootfs {
+            id: id.to_owned(),
+            path: overlay.target,
+            config: config.config,
+        })
+    }
+
+    /// Unmounts root filesystem `id` and removes its scratch space and lease. Removing one
+    /// that does not exist is not an error.
+    pub fn unmount_rootfs(&self, id: &str) -> Result<(), RootfsError> {
+        let lease_path = self.paths.lease(id);
+        let Ok(bytes) = std::fs::read(&lease_path) else {
+            return Ok(());
+        };
+        let lease: Lease = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+        self.release(&lease)
+    }
+
+    /// Removes every root filesystem whose id is not in `keep`: what a crash left behind.
+    /// Returns the ids removed.
+    pub fn cleanup_rootfs(&self, keep: &[String]) -> Result<Vec<String>, RootfsError> {
+        let mut removed = Vec::new();
+        for lease in store::read_leases(&self.paths)? {
+            if !keep.contains(&lease.id) {
+                self.release(&lease)?;
+                removed.push(lease.id);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn release(&self, lease: &Lease) -> Result<(), RootfsError> {
+        if self.mounter.is_mounted(&lease.target) {
+            self.mounter.unmount(&lease.target)?;
+        }
+        match std::fs::remove_dir_all(&lease.scratch) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Last: while the lease exists, prune keeps the layers.
+        std::fs::remove_file(self.paths.lease(&lease.id))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! A real registry for tests: Debian's `docker-registry` (the Distribution project) on a free
+//! loopback port, optionally behind htpasswd auth or a bearer-token front, with images pushed
+//! by `skopeo` from OCI layouts the tests build.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running registry, stopped when dropped.
+pub struct TestRegistry {
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+    address: String,
+    credentials: Option<(String, String)>,
+}
+
+impl TestRegistry {
+    /// An open registry.
+    pub fn start() -> Self {
+        Self::launch(None)
+    }
+
+    /// A registry that demands `user`/`password` (htpasswd, HTTP Basic).
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Self {
+        Self::launch(Some((user.to_owned(), password.to_owned())))
+    }
+
+    fn launch(credentials: Option<(String, String)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = &credentials {
+            let output = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils) is installed by scripts/install-deps --test");
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, output.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed by scripts/install-deps --test");
+        wait_for_port(&address);
+        Self {
+            child: Some(child),
+            _dir: dir,
+            address,
+            credentials,
+        }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Pushes `tag` of the OCI layout at `layout` as `repository:tag` (every platform of an
+    /// index).
+    /// skopeo always compresses plain-tar layers on the way to a registry (gzip); gzip and zstd
+    /// layers arrive as they are.
+    pub fn push(&self, layout: &Path, tag: &str, repository: &str) {
+        let mut command = Command::new("skopeo");
+        command
+            .args(["copy", "--all", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repository}:{tag}", self.address));
+        if let Some((user, password)) = &self.credentials {
+            command.arg(format!("--dest-creds={user}:{password}"));
+        }
+        let output = command
+            .output()
+            .expect("skopeo is installed by scripts/install-deps --test");
+        assert!(
+            output.status.success(),
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Kills the registry, as if it went away.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Overwrites a stored blob's bytes, keeping its name: the registry will then serve
+    /// content that does not match its digest.
+    pub fn corrupt_blob(&self, digest: &str) {
+        let hex = digest.trim_start_matches("sha256:");
+        let path = self
+            ._dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        let mut bytes = std::fs::read(&path).expect("blob stored in the registry");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A front for a registry that answers with the bearer-token challenge Docker Hub uses: a
+/// `/token` endpoint hands out a token, and every other request must carry it before it is
+/// forwarded to the registry behind. Serves until dropped.
+pub struct BearerFront {
+    address: String,
+    /// How many tokens were handed out.
+    pub tokens_issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const TOKEN: &str = "berth-test-token";
+
+impl BearerFront {
+    /// Starts a front for the registry at `upstream`.
+    pub fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let tokens_issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (upstream, realm, issued) = (
+            upstream.to_owned(),
+            format!("http://{address}/token"),
+            tokens_issued.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, realm, issued) = (upstream.clone(), realm.clone(), issued.clone());
+                std::thread::spawn(move || serve_front(stream, &upstream, &realm, &issued));
+            }
+        });
+        Self {
+            address,
+            tokens_issued,
+        }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+fn serve_front(
+    mut client: TcpStream,
+    upstream: &str,
+    realm: &str,
+    issued: &std::sync::atomic::AtomicUsize,
+) {
+    client.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let end = line == "\r\n";
+        head.push(line);
+        if end {
+            break;
+        }
+    }
+    let request_line = head[0].clone();
+    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+    let authorized = head
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("authorization:") && h.contains(TOKEN));
+    if path.starts_with("/token") {
+        issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = format!(r#"{{"token":"{TOKEN}"}}"#);
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    if !authorized {
+        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"berth-test\",scope=\"repository:test:pull\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let mut forwarded = String::new();
+    for line in &head {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("connection:")
+            || lower.starts_with("authorization:")
+            || lower.starts_with("host:")
+        {
+            continue;
+        }
+        if line == "\r\n" {
+            forwarded.push_str(&format!("Host: {upstream}\r\nConnection: close\r\n\r\n"));
+        } else {
+            forwarded.push_str(line);
+        }
+    }
+    if server.write_all(forwarded.as_bytes()).is_err() {
+        return;
+    }
+    let mut response = Vec::new();
+    let _ = server.read_to_end(&mut response);
+    let _ = client.write_all(&response);
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if TcpStream::connect(address).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on {address}");
+}
