@@ -5,6 +5,7 @@
 pub mod credentials;
 pub mod digest;
 mod image_store;
+mod import;
 pub mod manifest;
 mod pull;
 pub mod reference;
@@ -15,6 +16,7 @@ pub mod unpack;
 
 pub use digest::Digest;
 pub use image_store::{ImageError, ImageStore, OpenError, PruneReport};
+pub use import::ImportError;
 pub use pull::{Progress, PullError, PullFailure};
 pub use reference::Reference;
 pub use rootfs::{Rootfs, RootfsError};
