@@ -29,6 +29,10 @@ pub enum ErrorCode {
     RequestEntityTooLargeException,
     /// The resource is being changed by another request.
     UpdateInProgressException,
+    /// No such image.
+    ImageNotFoundException,
+    /// The resource is in use.
+    ResourceInUseException,
     /// The server failed; nothing was written.
     ServerException,
 }
@@ -55,6 +59,8 @@ impl ErrorCode {
             Self::InvalidSignatureException => "InvalidSignatureException",
             Self::RequestEntityTooLargeException => "RequestEntityTooLargeException",
             Self::UpdateInProgressException => "UpdateInProgressException",
+            Self::ImageNotFoundException => "ImageNotFoundException",
+            Self::ResourceInUseException => "ResourceInUseException",
             Self::ServerException => "ServerException",
         }
     }

@@ -10,15 +10,17 @@ pub mod auth;
 mod aws_json;
 mod ecs;
 mod error;
+pub mod images;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use berth_control::Ecs;
 
 pub use auth::{AcceptAnyCredentials, Authenticator, Caller};
 pub use error::{ApiError, ErrorCode};
+pub use images::{ImageService, ImageServiceError};
 
 /// The largest request body accepted, in bytes. ECS's largest documents (a task definition
 /// of 64 KiB) fit many times over; anything larger is refused with HTTP 413.
@@ -31,6 +33,8 @@ pub struct ApiState {
     pub ecs: Arc<Ecs>,
     /// Decides who a request comes from.
     pub auth: Arc<dyn Authenticator>,
+    /// The node's images (berth's own API).
+    pub images: Arc<dyn ImageService>,
 }
 
 /// The HTTP router serving every protocol on one endpoint.
@@ -40,6 +44,11 @@ pub fn router(state: ApiState) -> Router {
             "/",
             post(aws_json::serve).fallback(aws_json::not_an_operation),
         )
+        .route("/berth/v1/images", get(images::list))
+        .route("/berth/v1/images/pull", post(images::pull))
+        .route("/berth/v1/images/import", post(images::import))
+        .route("/berth/v1/images/remove", post(images::remove))
+        .route("/berth/v1/images/prune", post(images::prune))
         .fallback(aws_json::not_an_operation)
         .with_state(state)
 }

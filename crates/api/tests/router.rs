@@ -16,12 +16,53 @@ struct Api {
     router: axum::Router,
 }
 
+/// No images: these tests are about the ECS protocol.
+struct NoImages;
+
+impl berth_api::ImageService for NoImages {
+    fn list(&self) -> Vec<berth_model::images::ImageSummary> {
+        Vec::new()
+    }
+    fn pull(
+        &self,
+        _: String,
+        _: tokio::sync::mpsc::UnboundedSender<berth_model::images::PullEvent>,
+    ) -> berth_api::images::BoxFuture<()> {
+        Box::pin(async {})
+    }
+    fn import(
+        &self,
+        _: String,
+        _: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, String>>,
+    ) -> berth_api::images::BoxFuture<
+        Result<berth_model::images::ImageSummary, berth_api::ImageServiceError>,
+    > {
+        Box::pin(async {
+            Err(berth_api::ImageServiceError::Invalid(
+                "no images here".into(),
+            ))
+        })
+    }
+    fn remove(
+        &self,
+        reference: &str,
+    ) -> Result<berth_model::images::ImageSummary, berth_api::ImageServiceError> {
+        Err(berth_api::ImageServiceError::NotFound(format!(
+            "no such image: {reference}"
+        )))
+    }
+    fn prune(&self) -> Result<berth_model::images::PruneSummary, berth_api::ImageServiceError> {
+        Ok(Default::default())
+    }
+}
+
 fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("state.redb")).unwrap();
     let state = ApiState {
         ecs: Arc::new(Ecs::new(Arc::new(store))),
         auth: Arc::new(AcceptAnyCredentials::new("123456789012")),
+        images: Arc::new(NoImages),
     };
     Api {
         _dir: dir,
@@ -85,4 +126,17 @@ async fn errors_carry_type_in_body_and_header() {
     assert_eq!(headers["x-amzn-errortype"], "ClusterNotFoundException");
     assert_eq!(body["__type"], "ClusterNotFoundException");
     assert_eq!(body["message"], "Cluster not found.");
+}
+
+#[tokio::test]
+async fn image_api_errors_are_aws_shaped() {
+    let api = api();
+    let request = Request::post("/berth/v1/images/remove")
+        .body(Body::from(r#"{"reference":"nginx"}"#))
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["__type"], "ImageNotFoundException");
 }

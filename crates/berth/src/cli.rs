@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use berth_image::credentials::Credentials;
+use berth_image::registry::RegistryConfig;
+
 use crate::client::{self, Endpoint};
 use crate::data_dir;
 
@@ -24,6 +27,47 @@ pub enum Command {
     Up(UpFlags),
     /// Ask a running berth whether it answers, and how many clusters it has.
     Status(ClientFlags),
+    /// Manage the container images stored on the node.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Pull an image from its registry, showing each layer's progress.
+    Pull {
+        /// The image, e.g. nginx, registry.local:5000/team/app:v3 or app@sha256:...
+        reference: String,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+    /// Import an OCI archive (skopeo's oci-archive:) or a `docker save` archive.
+    Import {
+        /// The archive file.
+        file: PathBuf,
+        /// The name to store it under.
+        #[arg(long, value_name = "REF")]
+        tag: String,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+    /// List stored images.
+    Ls {
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+    /// Remove an image (its layers stay until `prune`).
+    Rm {
+        /// The image.
+        reference: String,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+    /// Remove layers and blobs no image refers to and no container uses.
+    Prune {
+        #[command(flatten)]
+        client: ClientFlags,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +82,16 @@ pub struct UpFlags {
     /// The 12-digit AWS account id every resource belongs to.
     #[arg(long, default_value = "000000000000", value_name = "ID")]
     account_id: String,
+    /// Registry credentials: a Docker-format config.json [default: $DOCKER_CONFIG/config.json,
+    /// else ~/.docker/config.json, when present].
+    #[arg(long, value_name = "PATH")]
+    registry_config: Option<PathBuf>,
+    /// A registry to reach over plain HTTP although it is not on loopback (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// A mirror to try before a registry, e.g. docker.io=http://127.0.0.1:5000 (repeatable).
+    #[arg(long = "registry-mirror", value_name = "REGISTRY=URL")]
+    registry_mirrors: Vec<String>,
 }
 
 /// What `berth up` runs with, validated.
@@ -46,6 +100,7 @@ pub struct UpConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub account_id: String,
+    pub registry: RegistryConfig,
 }
 
 impl UpFlags {
@@ -66,12 +121,42 @@ impl UpFlags {
             Some(dir) => dir,
             None => data_dir::default_dir()?,
         };
+        let mut registry = RegistryConfig {
+            insecure: self.insecure_registries,
+            ..RegistryConfig::default()
+        };
+        for mirror in &self.registry_mirrors {
+            let (name, url) = mirror
+                .split_once('=')
+                .filter(|(name, url)| !name.is_empty() && (url.starts_with("http://") || url.starts_with("https://")))
+                .with_context(|| format!("--registry-mirror {mirror}: expected REGISTRY=URL, such as docker.io=http://127.0.0.1:5000"))?;
+            registry
+                .mirrors
+                .entry(name.to_owned())
+                .or_default()
+                .push(url.to_owned());
+        }
+        if let Some(path) = registry_config_path(self.registry_config) {
+            registry.credentials = Credentials::from_docker_config(&path)?;
+        }
         Ok(UpConfig {
             listen,
             data_dir,
             account_id: self.account_id,
+            registry,
         })
     }
+}
+
+/// The registry credentials file: the flag, else Docker's own places if the file exists.
+fn registry_config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+    if flag.is_some() {
+        return flag;
+    }
+    let docker_dir = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")))?;
+    Some(docker_dir.join("config.json")).filter(|p| p.exists())
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,16 @@
 //! The client side of the `berth` CLI: finding the server (`--endpoint`, then
-//! `BERTH_ENDPOINT`, then `AWS_ENDPOINT_URL`, then the default) and calling its API as any
-//! AWS JSON client does.
+//! `BERTH_ENDPOINT`, then `AWS_ENDPOINT_URL`, then the default) and calling its API — the ECS
+//! API as any AWS JSON client does, and berth's own image API.
 
-use anyhow::{Context, bail};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use anyhow::{Context as _, bail};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
+use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
 
 /// Where `berth up` listens unless told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4580";
@@ -47,12 +52,47 @@ pub fn resolve_endpoint(
     Endpoint::parse(flag.or(berth_env).or(aws_env).unwrap_or(DEFAULT_ENDPOINT))
 }
 
-/// Calls one ECS operation and returns the decoded JSON answer, or the AWS error as text.
-async fn call_ecs(
+/// A request body: in memory, or streamed from chunks.
+pub type RequestBody = BoxBody<Bytes, std::io::Error>;
+
+/// A body held in memory.
+pub fn full(bytes: impl Into<Bytes>) -> RequestBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A body streamed from `chunks`.
+pub fn streamed(chunks: mpsc::Receiver<std::io::Result<Bytes>>) -> RequestBody {
+    ChunkBody { chunks }.boxed()
+}
+
+struct ChunkBody {
+    chunks: mpsc::Receiver<std::io::Result<Bytes>>,
+}
+
+impl http_body::Body for ChunkBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.chunks
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(http_body::Frame::data)))
+    }
+}
+
+/// Sends one request to berth and returns the response (any status).
+pub async fn send(
     endpoint: &Endpoint,
-    operation: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<serde_json::Value> {
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: RequestBody,
+) -> anyhow::Result<hyper::Response<Incoming>> {
     let stream = tokio::net::TcpStream::connect(&endpoint.authority)
         .await
         .with_context(|| {
@@ -64,15 +104,21 @@ async fn call_ecs(
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = hyper::Request::post("/")
-        .header("host", &endpoint.authority)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "x-amz-target",
-            format!("AmazonEC2ContainerServiceV20141113.{operation}"),
-        )
-        .body(Full::new(Bytes::from(body.to_string())))?;
-    let response = sender.send_request(request).await?;
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", &endpoint.authority);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    Ok(sender.send_request(request.body(body)?).await?)
+}
+
+/// Reads a whole JSON response; a non-2xx answer becomes an error with berth's message.
+pub async fn json_response(
+    endpoint: &Endpoint,
+    response: hyper::Response<Incoming>,
+) -> anyhow::Result<serde_json::Value> {
     let status = response.status();
     let bytes = response.into_body().collect().await?.to_bytes();
     let value: serde_json::Value = serde_json::from_slice(&bytes)
@@ -87,13 +133,34 @@ async fn call_ecs(
     Ok(value)
 }
 
+/// Calls one ECS operation and returns the decoded JSON answer, or the AWS error as text.
+async fn call_ecs(
+    endpoint: &Endpoint,
+    operation: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1".to_owned()),
+        (
+            "x-amz-target",
+            format!("AmazonEC2ContainerServiceV20141113.{operation}"),
+        ),
+    ];
+    let response = send(endpoint, "POST", "/", &headers, full(body.to_string())).await?;
+    json_response(endpoint, response).await
+}
+
+/// A runtime for one CLI command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 /// `berth status`.
 pub fn status(endpoint: &anyhow::Result<Endpoint>) -> anyhow::Result<()> {
     let endpoint = endpoint.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let answer = runtime.block_on(call_ecs(endpoint, "ListClusters", serde_json::json!({})))?;
+    let answer = runtime()?.block_on(call_ecs(endpoint, "ListClusters", serde_json::json!({})))?;
     let clusters = answer["clusterArns"].as_array().map_or(0, Vec::len);
     let more = if answer.get("nextToken").is_some() {
         "+"

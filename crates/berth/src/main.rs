@@ -5,6 +5,8 @@
 mod cli;
 mod client;
 mod data_dir;
+mod image_cmd;
+mod node_images;
 mod up;
 
 use std::process::ExitCode;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Up(flags) => flags.validate().and_then(up::run),
         cli::Command::Status(flags) => client::status(&flags.endpoint()),
+        cli::Command::Image(command) => image_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_api::{AcceptAnyCredentials, ApiState};
 use berth_control::Ecs;
+use berth_image::ImageStore;
 use berth_store::EmbeddedStore;
+use berth_sys::LinuxMounter;
 
 use crate::cli::UpConfig;
 use crate::data_dir;
+use crate::node_images::NodeImages;
 
 pub fn run(config: UpConfig) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&config.data_dir)?;
@@ -17,11 +20,30 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         EmbeddedStore::open(&config.data_dir.join("state.redb"))
             .context("cannot open berth's state")?,
     );
+    let images = Arc::new(
+        ImageStore::open(
+            &config.data_dir.join("images"),
+            config.registry.clone(),
+            Arc::new(LinuxMounter),
+        )
+        .context("cannot open the image store")?,
+    );
+    // No task survives yet (the worker comes with the task issue): every mounted root
+    // filesystem is a leftover of a crash.
+    let removed = images
+        .cleanup_rootfs(&[])
+        .context("cannot clean up root filesystems")?;
+    if !removed.is_empty() {
+        tracing::info!(
+            count = removed.len(),
+            "removed root filesystems left by an earlier run"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(&config, store.clone()))?;
+    runtime.block_on(serve(&config, store.clone(), images))?;
     drop(runtime);
     // The last handle: dropping it waits for the writer to finish and closes the database.
     drop(store);
@@ -29,10 +51,15 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: &UpConfig, store: Arc<EmbeddedStore>) -> anyhow::Result<()> {
+async fn serve(
+    config: &UpConfig,
+    store: Arc<EmbeddedStore>,
+    images: Arc<ImageStore>,
+) -> anyhow::Result<()> {
     let state = ApiState {
         ecs: Arc::new(Ecs::new(store)),
         auth: Arc::new(AcceptAnyCredentials::new(config.account_id.clone())),
+        images: Arc::new(NodeImages { store: images }),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -55,6 +55,31 @@ impl From<std::io::Error> for ImportError {
 }
 
 impl ImageStore {
+    /// Imports an archive that arrives in `chunks` (an upload) as image `tag`: it is spooled
+    /// to a temporary file first, since neither archive format can be read front to back.
+    pub async fn import_upload(
+        &self,
+        mut chunks: tokio::sync::mpsc::Receiver<Result<hyper::body::Bytes, String>>,
+        tag: &str,
+    ) -> Result<ImageRecord, ImportError> {
+        Reference::parse(tag)?;
+        let spool = self.paths.tmp_path("upload");
+        let result = async {
+            let mut file = tokio::fs::File::create(&spool).await?;
+            while let Some(chunk) = chunks.recv().await {
+                let chunk =
+                    chunk.map_err(|e| ImportError::Io(format!("the upload broke off: {e}")))?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
+            }
+            tokio::io::AsyncWriteExt::flush(&mut file).await?;
+            drop(file);
+            self.import(&spool, tag).await
+        }
+        .await;
+        let _ = std::fs::remove_file(&spool);
+        result
+    }
+
     /// Imports the archive at `archive` as image `tag`; returns its record.
     pub async fn import(&self, archive: &Path, tag: &str) -> Result<ImageRecord, ImportError> {
         let reference = Reference::parse(tag)?;

@@ -15,8 +15,9 @@ mod store;
 pub mod unpack;
 
 pub use digest::Digest;
-pub use image_store::{ImageError, ImageStore, OpenError, PruneReport};
+pub use image_store::{ImageError, ImageStore, OpenError, PruneReport, summary};
 pub use import::ImportError;
+pub use pull::chain as error_chain;
 pub use pull::{Progress, PullError, PullFailure};
 pub use reference::Reference;
 pub use rootfs::{Rootfs, RootfsError};

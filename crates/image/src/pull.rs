@@ -520,7 +520,7 @@ fn tree_bytes(unpacked: &crate::unpack::Unpacked) -> u64 {
 }
 
 /// An error and its causes, for messages users read.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -78,3 +78,15 @@ pub enum PullEvent {
         message: String,
     },
 }
+
+/// What `berth image prune` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneSummary {
+    /// Unpacked layers removed.
+    pub layers_removed: usize,
+    /// Blobs (manifests, configs) removed.
+    pub blobs_removed: usize,
+    /// Bytes freed.
+    pub bytes_reclaimed: u64,
+}

@@ -18,6 +18,7 @@ use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, PortMa
 /// A `berth up` process owned by a test. It is killed when dropped.
 pub struct Berth {
     binary: PathBuf,
+    extra_args: Vec<String>,
     data_dir: tempfile::TempDir,
     child: Option<Child>,
     endpoint: String,
@@ -27,9 +28,15 @@ impl Berth {
     /// Starts `berth up` (the binary at `binary`, usually `env!("CARGO_BIN_EXE_berth")`) on a
     /// free loopback port with a fresh data directory, and waits until it serves.
     pub fn start(binary: &str) -> Self {
+        Self::start_with(binary, &[])
+    }
+
+    /// Like `start`, with more `berth up` flags.
+    pub fn start_with(binary: &str, args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut berth = Self {
             binary: PathBuf::from(binary),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             data_dir,
             child: None,
             endpoint: String::new(),
@@ -39,8 +46,13 @@ impl Berth {
     }
 
     fn launch(&mut self) {
-        let (child, endpoint) = spawn_up(&self.binary, self.data_dir.path(), "127.0.0.1:0")
-            .unwrap_or_else(|message| panic!("berth up did not start: {message}"));
+        let (child, endpoint) = spawn_up_with(
+            &self.binary,
+            self.data_dir.path(),
+            "127.0.0.1:0",
+            &self.extra_args,
+        )
+        .unwrap_or_else(|message| panic!("berth up did not start: {message}"));
         self.child = Some(child);
         self.endpoint = endpoint;
     }
@@ -82,6 +94,16 @@ impl Berth {
     pub fn restart(&mut self) {
         self.kill9();
         self.launch();
+    }
+
+    /// Runs a `berth` client command against this server; returns its output.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(&self.binary)
+            .args(args)
+            .env("BERTH_ENDPOINT", &self.endpoint)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
     }
 
     /// An ECS client from the AWS SDK for Rust pointed at this server, in `region`.
@@ -223,9 +245,19 @@ pub fn register_fargate(
 /// Starts `berth up` on `listen` with `data_dir` and returns it with its endpoint once it has
 /// printed its ready line, or what it said before exiting.
 pub fn spawn_up(binary: &Path, data_dir: &Path, listen: &str) -> Result<(Child, String), String> {
+    spawn_up_with(binary, data_dir, listen, &[])
+}
+
+fn spawn_up_with(
+    binary: &Path,
+    data_dir: &Path,
+    listen: &str,
+    args: &[String],
+) -> Result<(Child, String), String> {
     let mut child = Command::new(binary)
         .args(["up", "--listen", listen, "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
