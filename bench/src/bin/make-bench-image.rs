@@ -12,7 +12,11 @@ fn main() {
         eprintln!("usage: make-bench-image LAYOUT_DIR TAG [MB_PER_LAYER]");
         std::process::exit(2);
     };
-    let layer_bytes = args.next().and_then(|mb| mb.parse::<f64>().ok()).unwrap_or(20.0) * 1e6;
+    let layer_bytes = args
+        .next()
+        .and_then(|mb| mb.parse::<f64>().ok())
+        .unwrap_or(20.0)
+        * 1e6;
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         state ^= state << 13;

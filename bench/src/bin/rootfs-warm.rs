@@ -18,7 +18,12 @@ fn main() {
         std::process::exit(2);
     };
     let iterations: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(200);
-    let store = ImageStore::open(images_dir.as_ref(), RegistryConfig::default(), Arc::new(LinuxMounter)).unwrap();
+    let store = ImageStore::open(
+        images_dir.as_ref(),
+        RegistryConfig::default(),
+        Arc::new(LinuxMounter),
+    )
+    .unwrap();
     let record = store.get(reference).unwrap();
     let scratch_root = tempfile_dir();
 
@@ -29,7 +34,9 @@ fn main() {
         // berth: the whole path a task start takes (lease, directories, mount) and back.
         let scratch = scratch_root.join(format!("b{i}"));
         let start = Instant::now();
-        let rootfs = store.mount_rootfs(&format!("bench{i}"), reference, &scratch).unwrap();
+        let rootfs = store
+            .mount_rootfs(&format!("bench{i}"), reference, &scratch)
+            .unwrap();
         berth.push(start.elapsed());
         assert!(rootfs.path.join("layer0").exists());
         store.unmount_rootfs(&format!("bench{i}")).unwrap();
@@ -37,7 +44,16 @@ fn main() {
         // Reference: directories and the overlay mount syscall alone.
         let scratch = scratch_root.join(format!("r{i}"));
         let overlay = OverlayMount {
-            lowers: record.layers.iter().rev().map(|d| std::path::Path::new(images_dir).join("layers").join(d.hex())).collect(),
+            lowers: record
+                .layers
+                .iter()
+                .rev()
+                .map(|d| {
+                    std::path::Path::new(images_dir)
+                        .join("layers")
+                        .join(d.hex())
+                })
+                .collect(),
             upper: scratch.join("upper"),
             work: scratch.join("work"),
             target: scratch.join("rootfs"),
@@ -53,10 +69,24 @@ fn main() {
     }
     let (berth_median, berth_p99) = berth_bench::median_p99(&mut berth);
     let (bare_median, bare_p99) = berth_bench::median_p99(&mut bare);
-    println!("rootfs ready ({} layers, {iterations} iterations)", record.layers.len());
-    println!("  berth mount_rootfs: median {:.3} ms, p99 {:.3} ms", ms(berth_median), ms(berth_p99));
-    println!("  bare overlay mount: median {:.3} ms, p99 {:.3} ms", ms(bare_median), ms(bare_p99));
-    println!("  ratio (median): {:.2}x", ms(berth_median) / ms(bare_median));
+    println!(
+        "rootfs ready ({} layers, {iterations} iterations)",
+        record.layers.len()
+    );
+    println!(
+        "  berth mount_rootfs: median {:.3} ms, p99 {:.3} ms",
+        ms(berth_median),
+        ms(berth_p99)
+    );
+    println!(
+        "  bare overlay mount: median {:.3} ms, p99 {:.3} ms",
+        ms(bare_median),
+        ms(bare_p99)
+    );
+    println!(
+        "  ratio (median): {:.2}x",
+        ms(berth_median) / ms(bare_median)
+    );
     let _ = std::fs::remove_dir_all(&scratch_root);
 }
 

@@ -183,6 +183,19 @@ impl ImageStore {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Marks `reference` used now, durably.
+    pub(crate) fn touch(&self, reference: &str) -> std::io::Result<()> {
+        let mut index = self.lock_index();
+        let mut updated = index.clone();
+        let Some(entry) = updated.images.get_mut(reference) else {
+            return Ok(());
+        };
+        entry.last_used_at = Some(berth_model::Timestamp::now());
+        store::write_index(&self.paths, &updated)?;
+        *index = updated;
+        Ok(())
+    }
+
     /// Records `record` in the index, durably.
     pub(crate) fn record(&self, record: ImageRecord) -> std::io::Result<()> {
         let mut index = self.lock_index();

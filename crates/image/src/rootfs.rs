@@ -103,6 +103,8 @@ impl ImageStore {
             let mut index = self.lock_index();
             let bytes = serde_json::to_vec(&lease).map_err(std::io::Error::other)?;
             store::write_atomically(&self.paths, &lease_path, &bytes)?;
+            // Shown by `image ls` at once; written to disk when the rootfs is released, off
+            // the task-start path.
             if let Some(entry) = index.images.get_mut(&record.reference) {
                 entry.last_used_at = Some(Timestamp::now());
             }
@@ -154,6 +156,7 @@ impl ImageStore {
         }
         // Last: while the lease exists, prune keeps the layers.
         std::fs::remove_file(self.paths.lease(&lease.id))?;
+        self.touch(&lease.reference)?;
         Ok(())
     }
 }

@@ -129,8 +129,23 @@ async fn pulls_gzip_and_zstd_images_by_tag_and_digest_and_mounts_the_merged_view
         );
         images.unmount_rootfs("again").unwrap();
     }
-    let listed: Vec<_> = images.list().into_iter().map(|i| i.reference).collect();
+    let listed = images.list();
     assert_eq!(listed.len(), 4);
+    assert!(
+        listed.iter().filter(|i| i.last_used_at.is_some()).count() == 2,
+        "{listed:?}"
+    );
+    // Last use is kept across a restart of the store.
+    drop(images);
+    let reopened = store(dir.path(), RegistryConfig::default());
+    assert_eq!(
+        reopened
+            .list()
+            .iter()
+            .filter(|i| i.last_used_at.is_some())
+            .count(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,4 +471,52 @@ async fn leftover_root_filesystems_are_cleaned_up() {
     assert!(dir.path().join("kept/rootfs/etc/hostname").exists());
     images.cleanup_rootfs(&[]).unwrap();
     assert!(!dir.path().join("kept").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_schema_2_manifests_and_manifest_lists() {
+    let registry = TestRegistry::start();
+    let layout_dir = tempfile::tempdir().unwrap();
+    let mut layout = Layout::new(layout_dir.path());
+    layout.tag_image("single", &layered_image(Compression::Gzip));
+    let foreign_arch = if berth_testsupport::oci::host_architecture() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let native = Image::new(vec![Layer::new().file("arch", "native-docker")]);
+    let foreign = Image::new(vec![Layer::new().file("arch", "foreign-docker")])
+        .for_architecture(foreign_arch);
+    layout.tag_index("list", &[foreign, native]);
+    registry.push_docker_format(layout.dir(), "single", "docker");
+    registry.push_docker_format(layout.dir(), "list", "docker");
+
+    let dir = tempfile::tempdir().unwrap();
+    let images = store(dir.path(), RegistryConfig::default());
+    for tag in ["single", "list"] {
+        let reference = format!("{}/docker:{tag}", registry.address());
+        let record = images.pull(&reference, quiet()).await.unwrap();
+        let manifest = std::fs::read_to_string(
+            dir.path()
+                .join("images/blobs/sha256")
+                .join(record.manifest.hex()),
+        )
+        .unwrap();
+        assert!(
+            manifest.contains("application/vnd.docker.distribution.manifest.v2+json"),
+            "{tag}: {manifest}"
+        );
+    }
+    let rootfs = images
+        .mount_rootfs(
+            "list",
+            &format!("{}/docker:list", registry.address()),
+            &dir.path().join("list"),
+        )
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(rootfs.path.join("arch")).unwrap(),
+        "native-docker"
+    );
+    images.unmount_rootfs("list").unwrap();
 }

@@ -76,9 +76,19 @@ impl TestRegistry {
     /// skopeo always compresses plain-tar layers on the way to a registry (gzip); gzip and zstd
     /// layers arrive as they are.
     pub fn push(&self, layout: &Path, tag: &str, repository: &str) {
+        self.push_as(layout, tag, repository, None);
+    }
+
+    /// Like `push`, converting to Docker's formats (schema 2 manifests and manifest lists).
+    pub fn push_docker_format(&self, layout: &Path, tag: &str, repository: &str) {
+        self.push_as(layout, tag, repository, Some("v2s2"));
+    }
+
+    fn push_as(&self, layout: &Path, tag: &str, repository: &str, format: Option<&str>) {
         let mut command = Command::new("skopeo");
         command
             .args(["copy", "--all", "--quiet", "--dest-tls-verify=false"])
+            .args(format.map(|f| format!("--format={f}")))
             .arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{}/{repository}:{tag}", self.address));
         if let Some((user, password)) = &self.credentials {
