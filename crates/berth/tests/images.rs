@@ -2,7 +2,7 @@
 //! import of both archive kinds, ls, rm, prune, credentials and mirrors given to `berth up`.
 
 use berth_testsupport::Berth;
-use berth_testsupport::oci::{Image, Layer, Layout, write_docker_archive};
+use berth_testsupport::oci::{Compression, Image, Layer, Layout, write_docker_archive};
 use berth_testsupport::registry::TestRegistry;
 
 fn image(marker: &str) -> Image {
@@ -148,8 +148,25 @@ fn berth_up_takes_registry_credentials_and_mirrors() {
         text(&out.stdout)
     );
 
+    // DOCKER_CONFIG is honoured as Docker honours it.
+    let docker_config = Berth::start_with_env(
+        env!("CARGO_BIN_EXE_berth"),
+        &[],
+        &[("DOCKER_CONFIG", work.path().to_str().unwrap())],
+    );
+    let out = docker_config.cli(&[
+        "image",
+        "pull",
+        &format!("{}/secret/app:v1", private.address()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     // Without the credentials the private registry refuses, in ECS's words.
-    let plain = Berth::start(env!("CARGO_BIN_EXE_berth"));
+    let plain = Berth::start_with_env(
+        env!("CARGO_BIN_EXE_berth"),
+        &[],
+        &[("HOME", "/nonexistent")],
+    );
     let out = plain.cli(&[
         "image",
         "pull",
@@ -165,4 +182,63 @@ fn berth_up_takes_registry_credentials_and_mirrors() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn kill_9_mid_pull_leaves_no_half_written_layer() {
+    let registry = TestRegistry::start();
+    // Incompressible, so the download takes many chunks.
+    let mut noise = vec![0u8; 24 * 1024 * 1024];
+    let mut x: u64 = 0x853c49e6748fea9b;
+    for byte in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    // Uncompressed here (gzip in a debug build is slow); skopeo compresses it.
+    let layer = Layer::new()
+        .compression(Compression::None)
+        .file("noise", noise);
+    push(&registry, "big", "v1", &Image::new(vec![layer]));
+    let reference = format!("{}/big:v1", registry.address());
+    let mut berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
+    let images = berth.data_dir().join("images");
+
+    let mut pull = std::process::Command::new(berth.binary())
+        .args(["image", "pull", &reference])
+        .env("BERTH_ENDPOINT", berth.endpoint())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the unpack has started writing, then crash the server.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(images.join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull never started unpacking"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    berth.kill9();
+    let _ = pull.wait();
+    let finished_layers = std::fs::read_dir(images.join("layers")).unwrap().count();
+
+    berth.restart();
+    assert_eq!(
+        std::fs::read_dir(images.join("tmp")).unwrap().count(),
+        0,
+        "leftovers are removed at start"
+    );
+    let listed = text(&berth.cli(&["image", "ls"]).stdout);
+    if finished_layers == 0 {
+        assert!(!listed.contains(&reference), "{listed}");
+    }
+    let out = berth.cli(&["image", "pull", &reference]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

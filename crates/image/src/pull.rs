@@ -369,9 +369,12 @@ impl ImageStore {
         let (chunks, receiver) = mpsc::channel::<io::Result<Bytes>>(32);
         let unpack_dest = dest.to_path_buf();
         let unpacker = tokio::task::spawn_blocking(move || {
-            let mut reader = ChannelReader::new(receiver);
-            let unpacked = unpack_layer(&mut reader, compression, &unpack_dest, &lowers);
-            (unpacked, reader.bytes_out)
+            unpack_layer(
+                ChannelReader::new(receiver),
+                compression,
+                &unpack_dest,
+                &lowers,
+            )
         });
 
         let mut body = response.into_body();
@@ -409,7 +412,7 @@ impl ImageStore {
             let _ = chunks.send(Err(io::Error::other(reason.clone()))).await;
         }
         drop(chunks);
-        let (unpacked, _) = unpacker
+        let unpacked = unpacker
             .await
             .map_err(|e| LayerFailure::Fatal(PullFailure::Store(e.to_string())))?;
         if let Some(reason) = network_error {
@@ -419,7 +422,7 @@ impl ImageStore {
             }));
         }
         match unpacked {
-            Ok(unpacked) => Ok((tree_bytes(&unpacked), unpacked)),
+            Ok(unpacked) => Ok((unpacked.tar_size, unpacked)),
             Err(UnpackError::MissingLinkTarget { .. }) => Err(LayerFailure::NeedsLowers),
             Err(error) => Err(LayerFailure::Fatal(PullFailure::Unpack {
                 layer: layer.clone(),
@@ -514,11 +517,6 @@ fn select_platform(manifests: &[Descriptor]) -> Result<&Descriptor, PullFailure>
         })
 }
 
-/// The uncompressed size of a layer: the tar's length, close to its unpacked size.
-fn tree_bytes(unpacked: &crate::unpack::Unpacked) -> u64 {
-    unpacked.tar_size
-}
-
 /// An error and its causes, for messages users read.
 pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -559,7 +557,6 @@ async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> V
 struct ChannelReader {
     chunks: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
-    bytes_out: u64,
 }
 
 impl ChannelReader {
@@ -567,7 +564,6 @@ impl ChannelReader {
         Self {
             chunks,
             current: Bytes::new(),
-            bytes_out: 0,
         }
     }
 }
@@ -583,7 +579,6 @@ impl Read for ChannelReader {
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current.split_to(n));
-        self.bytes_out += n as u64;
         Ok(n)
     }
 }

@@ -19,6 +19,7 @@ use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, PortMa
 pub struct Berth {
     binary: PathBuf,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
     data_dir: tempfile::TempDir,
     child: Option<Child>,
     endpoint: String,
@@ -33,10 +34,19 @@ impl Berth {
 
     /// Like `start`, with more `berth up` flags.
     pub fn start_with(binary: &str, args: &[&str]) -> Self {
+        Self::start_with_env(binary, args, &[])
+    }
+
+    /// Like `start`, with more `berth up` flags and environment variables.
+    pub fn start_with_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut berth = Self {
             binary: PathBuf::from(binary),
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             data_dir,
             child: None,
             endpoint: String::new(),
@@ -51,6 +61,7 @@ impl Berth {
             self.data_dir.path(),
             "127.0.0.1:0",
             &self.extra_args,
+            &self.extra_env,
         )
         .unwrap_or_else(|message| panic!("berth up did not start: {message}"));
         self.child = Some(child);
@@ -245,7 +256,7 @@ pub fn register_fargate(
 /// Starts `berth up` on `listen` with `data_dir` and returns it with its endpoint once it has
 /// printed its ready line, or what it said before exiting.
 pub fn spawn_up(binary: &Path, data_dir: &Path, listen: &str) -> Result<(Child, String), String> {
-    spawn_up_with(binary, data_dir, listen, &[])
+    spawn_up_with(binary, data_dir, listen, &[], &[])
 }
 
 fn spawn_up_with(
@@ -253,11 +264,13 @@ fn spawn_up_with(
     data_dir: &Path,
     listen: &str,
     args: &[String],
+    env: &[(String, String)],
 ) -> Result<(Child, String), String> {
     let mut child = Command::new(binary)
         .args(["up", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
