@@ -188,14 +188,7 @@ fn berth_up_takes_registry_credentials_and_mirrors() {
 fn kill_9_mid_pull_leaves_no_half_written_layer() {
     let registry = TestRegistry::start();
     // Incompressible, so the download takes many chunks.
-    let mut noise = vec![0u8; 24 * 1024 * 1024];
-    let mut x: u64 = 0x853c49e6748fea9b;
-    for byte in noise.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *byte = x as u8;
-    }
+    let noise = berth_testsupport::oci::noise(24 * 1024 * 1024);
     // Uncompressed here (gzip in a debug build is slow); skopeo compresses it.
     let layer = Layer::new()
         .compression(Compression::None)

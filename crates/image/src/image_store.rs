@@ -178,6 +178,19 @@ impl ImageStore {
         Ok(report)
     }
 
+    /// Takes layer `diff_id`'s lock: whoever holds it is the one writing that layer, so a
+    /// second pull or import of it waits and then finds it stored.
+    pub(crate) async fn lock_layer(&self, diff_id: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .layer_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(diff_id.clone())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
     pub(crate) fn lock_index(&self) -> std::sync::MutexGuard<'_, Index> {
         // The index is replaced whole after a successful write, never left half-changed.
         self.index.lock().unwrap_or_else(|e| e.into_inner())

@@ -172,14 +172,7 @@ impl ImageStore {
         diff_id: &Digest,
         lowers: Vec<PathBuf>,
     ) -> Result<u64, ImportError> {
-        let lock = self
-            .layer_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(diff_id.clone())
-            .or_default()
-            .clone();
-        let _held = lock.lock().await;
+        let _held = self.lock_layer(diff_id).await;
         let final_path = self.paths.layer(diff_id);
         if final_path.exists() {
             return Ok(0);

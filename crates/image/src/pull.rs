@@ -271,14 +271,7 @@ impl ImageStore {
         lowers: Vec<PathBuf>,
         progress: &Progress,
     ) -> Result<u64, LayerFailure> {
-        let lock = self
-            .layer_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(diff_id.clone())
-            .or_default()
-            .clone();
-        let _held = lock.lock().await;
+        let _held = self.lock_layer(diff_id).await;
         let final_path = self.paths.layer(diff_id);
         if final_path.exists() {
             progress(PullEvent::LayerReady {

@@ -344,14 +344,7 @@ async fn bad_content_and_missing_images_are_refused_and_nothing_is_kept() {
 async fn the_registry_going_away_mid_pull_leaves_nothing_behind() {
     let registry = Arc::new(Mutex::new(TestRegistry::start()));
     // Incompressible bytes, so the layer takes many chunks to arrive.
-    let mut noise = vec![0u8; 32 * 1024 * 1024];
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    for byte in noise.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *byte = x as u8;
-    }
+    let noise = berth_testsupport::oci::noise(32 * 1024 * 1024);
     let image = Image::new(vec![
         Layer::new()
             .compression(Compression::None)

@@ -185,11 +185,36 @@ impl Image {
         }
     }
 
+    /// The image config document for layers with `diff_ids`.
+    fn config_json(&self, diff_ids: &[String]) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "architecture": self.architecture,
+            "os": "linux",
+            "config": self.config,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap()
+    }
+
     /// The same image for another architecture.
     pub fn for_architecture(mut self, architecture: &str) -> Self {
         self.architecture = architecture.into();
         self
     }
+}
+
+/// `len` incompressible bytes (xorshift), for layers that must take many chunks to arrive.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
 }
 
 /// The OCI name of this machine's architecture.
@@ -251,13 +276,7 @@ impl Layout {
                 json!({"mediaType": media_type, "digest": self.write_blob(&blob), "size": size}),
             );
         }
-        let config = json!({
-            "architecture": image.architecture,
-            "os": "linux",
-            "config": image.config,
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        });
-        let config_bytes = serde_json::to_vec(&config).unwrap();
+        let config_bytes = image.config_json(&diff_ids);
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -346,13 +365,7 @@ pub fn write_docker_archive(image: &Image, repo_tag: &str, path: &Path) {
         layer_names.push(name);
         diff_ids.push(d);
     }
-    let config = json!({
-        "architecture": image.architecture,
-        "os": "linux",
-        "config": image.config,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    });
-    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_bytes = image.config_json(&diff_ids);
     let config_name = format!("{}.json", &digest(&config_bytes)[7..]);
     append(&mut builder, &config_name, &config_bytes);
     let manifest = json!([{"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_names}]);
