@@ -10,7 +10,7 @@ use berth_image::{ImageError, ImageStore, Progress, PullFailure};
 use berth_model::images::PullEvent;
 use berth_sys::LinuxMounter;
 use berth_testsupport::oci::{Compression, Image, Layer, Layout};
-use berth_testsupport::registry::{BearerFront, TestRegistry};
+use berth_testsupport::registry::{Front, TestRegistry};
 
 fn store(dir: &Path, config: RegistryConfig) -> ImageStore {
     ImageStore::open(&dir.join("images"), config, Arc::new(LinuxMounter)).unwrap()
@@ -239,7 +239,7 @@ async fn htpasswd_registries_need_credentials() {
 async fn the_bearer_token_flow() {
     let registry = TestRegistry::start();
     push(&registry, "test", "v1", &layered_image(Compression::Gzip));
-    let front = BearerFront::start(registry.address());
+    let front = Front::bearer(registry.address());
     let dir = tempfile::tempdir().unwrap();
     let images = store(dir.path(), RegistryConfig::default());
     images
@@ -247,12 +247,22 @@ async fn the_bearer_token_flow() {
         .await
         .unwrap();
     // One token serves the whole pull.
-    assert_eq!(
-        front
-            .tokens_issued
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(front.count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried() {
+    let registry = TestRegistry::start();
+    push(&registry, "test", "v1", &layered_image(Compression::Gzip));
+    // Two 503s in a row: the first request is retried with backoff until it gets through.
+    let front = Front::flaky(registry.address(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let images = store(dir.path(), RegistryConfig::default());
+    images
+        .pull(&format!("{}/test:v1", front.address()), quiet())
+        .await
+        .unwrap();
+    assert!(front.count.load(std::sync::atomic::Ordering::SeqCst) > 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A running registry, stopped when dropped.
@@ -136,38 +138,50 @@ impl Drop for TestRegistry {
     }
 }
 
-/// A front for a registry that answers with the bearer-token challenge Docker Hub uses: a
-/// `/token` endpoint hands out a token, and every other request must carry it before it is
-/// forwarded to the registry behind. Serves until dropped.
-pub struct BearerFront {
+/// A front for a registry: forwards requests to it, after playing one of the parts real
+/// registries and proxies play. Serves until the test process ends.
+pub struct Front {
     address: String,
-    /// How many tokens were handed out.
-    pub tokens_issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Bearer tokens handed out, or requests seen by a flaky front.
+    pub count: Arc<AtomicUsize>,
+}
+
+/// What a [`Front`] does before forwarding.
+#[derive(Clone, Copy)]
+enum FrontMode {
+    /// Docker Hub's bearer-token challenge: `/token` hands out a token, and every other
+    /// request must carry it.
+    Bearer,
+    /// The first `n` requests get `503 Service Unavailable`, as from an overloaded proxy.
+    FailFirst(usize),
 }
 
 const TOKEN: &str = "berth-test-token";
 
-impl BearerFront {
-    /// Starts a front for the registry at `upstream`.
-    pub fn start(upstream: &str) -> Self {
+impl Front {
+    /// A bearer-token front for the registry at `upstream`.
+    pub fn bearer(upstream: &str) -> Self {
+        Self::start(upstream, FrontMode::Bearer)
+    }
+
+    /// A front that fails the first `failures` requests with 503.
+    pub fn flaky(upstream: &str, failures: usize) -> Self {
+        Self::start(upstream, FrontMode::FailFirst(failures))
+    }
+
+    fn start(upstream: &str, mode: FrontMode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let tokens_issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (upstream, realm, issued) = (
-            upstream.to_owned(),
-            format!("http://{address}/token"),
-            tokens_issued.clone(),
-        );
+        let count = Arc::new(AtomicUsize::new(0));
+        let realm = format!("http://{address}/token");
+        let (upstream, counter) = (upstream.to_owned(), count.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (upstream, realm, issued) = (upstream.clone(), realm.clone(), issued.clone());
-                std::thread::spawn(move || serve_front(stream, &upstream, &realm, &issued));
+                let (upstream, realm, counter) = (upstream.clone(), realm.clone(), counter.clone());
+                std::thread::spawn(move || serve_front(stream, &upstream, &realm, mode, &counter));
             }
         });
-        Self {
-            address,
-            tokens_issued,
-        }
+        Self { address, count }
     }
 
     /// `127.0.0.1:PORT`
@@ -180,7 +194,8 @@ fn serve_front(
     mut client: TcpStream,
     upstream: &str,
     realm: &str,
-    issued: &std::sync::atomic::AtomicUsize,
+    mode: FrontMode,
+    count: &AtomicUsize,
 ) {
     client.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut reader = BufReader::new(client.try_clone().unwrap());
@@ -198,11 +213,22 @@ fn serve_front(
     }
     let request_line = head[0].clone();
     let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+    if let FrontMode::FailFirst(failures) = mode {
+        if count.fetch_add(1, Ordering::SeqCst) < failures {
+            let _ = write!(
+                client,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            return;
+        }
+        forward(&mut client, &head, upstream);
+        return;
+    }
     let authorized = head
         .iter()
         .any(|h| h.to_ascii_lowercase().starts_with("authorization:") && h.contains(TOKEN));
     if path.starts_with("/token") {
-        issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        count.fetch_add(1, Ordering::SeqCst);
         let body = format!(r#"{{"token":"{TOKEN}"}}"#);
         let _ = write!(
             client,
@@ -220,11 +246,17 @@ fn serve_front(
         );
         return;
     }
+    forward(&mut client, &head, upstream);
+}
+
+/// Sends the request `head` (which has no body: registries are read with GET) to `upstream`
+/// and copies the answer back.
+fn forward(client: &mut TcpStream, head: &[String], upstream: &str) {
     let Ok(mut server) = TcpStream::connect(upstream) else {
         return;
     };
     let mut forwarded = String::new();
-    for line in &head {
+    for line in head {
         let lower = line.to_ascii_lowercase();
         if lower.starts_with("connection:")
             || lower.starts_with("authorization:")
