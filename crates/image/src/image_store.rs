@@ -156,6 +156,7 @@ impl ImageStore {
         keep_layers.extend(busy);
 
         let mut report = PruneReport::default();
+        let mut pruned_layers = Vec::new();
         for entry in std::fs::read_dir(self.paths.layers())? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -163,6 +164,7 @@ impl ImageStore {
                 report.bytes += tree_size(&entry.path());
                 std::fs::remove_dir_all(entry.path())?;
                 report.layers += 1;
+                pruned_layers.push(name);
             }
         }
         for entry in std::fs::read_dir(self.paths.blobs())? {
@@ -174,7 +176,15 @@ impl ImageStore {
                 report.blobs += 1;
             }
         }
-        drop(index);
+        let mut index = index;
+        if !pruned_layers.is_empty() {
+            let mut updated = index.clone();
+            updated
+                .layer_sizes
+                .retain(|d, _| !pruned_layers.iter().any(|p| p == d.hex()));
+            store::write_index(&self.paths, &updated)?;
+            *index = updated;
+        }
         Ok(report)
     }
 
@@ -194,6 +204,20 @@ impl ImageStore {
     pub(crate) fn lock_index(&self) -> std::sync::MutexGuard<'_, Index> {
         // The index is replaced whole after a successful write, never left half-changed.
         self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The size of a stored layer, as noted when it was unpacked (0 if unknown).
+    pub(crate) fn layer_size(&self, diff_id: &Digest) -> u64 {
+        self.lock_index()
+            .layer_sizes
+            .get(diff_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Notes a freshly unpacked layer's size; it reaches the disk with the image's record.
+    pub(crate) fn note_layer_size(&self, diff_id: &Digest, size: u64) {
+        self.lock_index().layer_sizes.insert(diff_id.clone(), size);
     }
 
     /// Marks `reference` used now, durably.

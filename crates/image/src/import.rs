@@ -175,7 +175,7 @@ impl ImageStore {
         let _held = self.lock_layer(diff_id).await;
         let final_path = self.paths.layer(diff_id);
         if final_path.exists() {
-            return Ok(0);
+            return Ok(self.layer_size(diff_id));
         }
         let tmp = self.paths.tmp_path("layer");
         let (file, dest, media_type) = (
@@ -209,6 +209,7 @@ impl ImageStore {
                 &unpacked.diff_id,
             )?;
             std::fs::rename(&tmp, &final_path)?;
+            self.note_layer_size(diff_id, unpacked.tar_size);
             Ok(unpacked.tar_size)
         });
         if result.is_err() {

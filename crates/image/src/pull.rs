@@ -261,7 +261,7 @@ impl ImageStore {
     }
 
     /// Makes sure the layer `diff_id` is unpacked, downloading it if needed. Returns its
-    /// unpacked size (0 when it was already stored).
+    /// unpacked size.
     async fn ensure_layer(
         &self,
         endpoint: &Endpoint,
@@ -278,7 +278,7 @@ impl ImageStore {
                 layer: descriptor.digest.to_string(),
                 cached: true,
             });
-            return Ok(0);
+            return Ok(self.layer_size(diff_id));
         }
         let compression = Compression::of_layer(&descriptor.media_type)
             .map_err(|e| LayerFailure::Fatal(e.into()))?;
@@ -317,6 +317,7 @@ impl ImageStore {
                 Ok(unpacked_size) => {
                     std::fs::rename(&tmp, &final_path)
                         .map_err(|e| LayerFailure::Fatal(PullFailure::Store(e.to_string())))?;
+                    self.note_layer_size(diff_id, unpacked_size);
                     progress(PullEvent::LayerReady {
                         layer: descriptor.digest.to_string(),
                         cached: false,

@@ -47,6 +47,9 @@ pub struct ImageRecord {
 pub struct Index {
     /// Records by normalized reference.
     pub images: BTreeMap<String, ImageRecord>,
+    /// Uncompressed size of each stored layer, by diff id, for image sizes.
+    #[serde(default)]
+    pub layer_sizes: BTreeMap<Digest, u64>,
 }
 
 /// A mounted root filesystem's claim on layers, as stored in `rootfs/<id>.json`.

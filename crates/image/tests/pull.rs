@@ -106,6 +106,9 @@ async fn pulls_gzip_and_zstd_images_by_tag_and_digest_and_mounts_the_merged_view
         let by_digest = format!("{}/app@{digest}", registry.address());
         let pinned = images.pull(&by_digest, quiet()).await.unwrap();
         assert_eq!(pinned.manifest, record.manifest);
+        // Its layers were stored already, and its size still counts them.
+        assert!(record.size > 0);
+        assert_eq!(pinned.size, record.size);
 
         let scratch = dir.path().join(format!("task-{tag}"));
         let rootfs = images
