@@ -1,0 +1,7 @@
+//! Containers on berth's node side: what runs in a container (Docker's rules for command,
+//! environment and user), the OCI runtime spec berth generates for it, and youki's
+//! `libcontainer` to run it. Knows nothing of images or HTTP.
+
+pub mod executor;
+pub mod process;
+pub mod spec;
