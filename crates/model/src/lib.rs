@@ -8,6 +8,7 @@
 pub mod arn;
 pub mod fargate;
 pub mod images;
+pub mod lifecycle;
 pub mod names;
 #[allow(missing_docs, clippy::doc_lazy_continuation)] // generated from the service model
 pub mod shapes;

@@ -40,6 +40,31 @@ impl std::fmt::Display for ApplicationProtocol {
     }
 }
 
+/// The `AssignPublicIp` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AssignPublicIp {
+    #[serde(rename = "ENABLED")]
+    Enabled,
+    #[serde(rename = "DISABLED")]
+    Disabled,
+}
+
+impl AssignPublicIp {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "ENABLED",
+            Self::Disabled => "DISABLED",
+        }
+    }
+}
+
+impl std::fmt::Display for AssignPublicIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An object representing a container instance or task attachment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -73,6 +98,20 @@ pub struct Attribute {
     /// The ID of the target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
+}
+
+/// An object representing the networking details for a task or service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsVpcConfiguration {
+    /// The IDs of the subnets associated with the task or service.
+    pub subnets: Vec<String>,
+    /// The IDs of the security groups associated with the task or service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    /// Whether the task's elastic network interface receives a public IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<AssignPublicIp>,
 }
 
 /// The `CPUArchitecture` values of the ECS API.
@@ -296,6 +335,88 @@ impl std::fmt::Display for Compatibility {
     }
 }
 
+/// The `Connectivity` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Connectivity {
+    #[serde(rename = "CONNECTED")]
+    Connected,
+    #[serde(rename = "DISCONNECTED")]
+    Disconnected,
+}
+
+impl Connectivity {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "CONNECTED",
+            Self::Disconnected => "DISCONNECTED",
+        }
+    }
+}
+
+impl std::fmt::Display for Connectivity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Docker container that's part of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// The Amazon Resource Name (ARN) of the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_arn: Option<String>,
+    /// The ARN of the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    /// The name of the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The image used for the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The container image manifest digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// The ID of the Docker container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    /// The last known status of the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    /// The exit code returned from the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// A short (1024 max characters) human-readable string to provide additional details about a running or stopped container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The network bindings associated with the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_bindings: Option<Vec<NetworkBinding>>,
+    /// The network interfaces associated with the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_interfaces: Option<Vec<NetworkInterface>>,
+    /// The health status of the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
+    /// The details of any Amazon ECS managed agents associated with the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_agents: Option<Vec<ManagedAgent>>,
+    /// The number of CPU units set for the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The hard limit (in MiB) of memory set for the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// The soft limit (in MiB) of memory set for the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
+    /// The IDs of each GPU assigned to the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_ids: Option<Vec<String>>,
+}
+
 /// The `ContainerCondition` values of the ECS API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ContainerCondition {
@@ -469,6 +590,36 @@ pub struct ContainerDependency {
     pub condition: ContainerCondition,
 }
 
+/// The overrides that are sent to a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerOverride {
+    /// The name of the container that receives the override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The command to send to the container that overrides the default command from the Docker image or the task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The environment variables to send to the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Vec<KeyValuePair>>,
+    /// A list of files containing the environment variables to pass to a container, instead of the value from the container definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    /// The number of cpu units reserved for the container, instead of the default value from the task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    /// The hard limit (in MiB) of memory to present to the container, instead of the default value from the task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    /// The soft limit (in MiB) of memory to reserve for the container, instead of the default value from the task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
+    /// The type and amount of a resource to assign to a container, instead of the default value from the task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_requirements: Option<Vec<ResourceRequirement>>,
+}
+
 /// You can enable a restart policy for each container defined in your task definition, to overcome transient failures faster and maintain task availability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -481,6 +632,34 @@ pub struct ContainerRestartPolicy {
     /// A period of time (in seconds) that the container must run for before a restart can be attempted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_attempt_period: Option<i32>,
+}
+
+/// The `DesiredStatus` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DesiredStatus {
+    #[serde(rename = "RUNNING")]
+    Running,
+    #[serde(rename = "PENDING")]
+    Pending,
+    #[serde(rename = "STOPPED")]
+    Stopped,
+}
+
+impl DesiredStatus {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Pending => "PENDING",
+            Self::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl std::fmt::Display for DesiredStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An object representing a container instance host device.
@@ -544,6 +723,42 @@ pub struct DockerVolumeConfiguration {
     /// Custom metadata to add to your Docker volume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// The `EBSResourceType` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EBSResourceType {
+    #[serde(rename = "volume")]
+    Volume,
+}
+
+impl EBSResourceType {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Volume => "volume",
+        }
+    }
+}
+
+impl std::fmt::Display for EBSResourceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The tag specifications of an Amazon EBS volume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EBSTagSpecification {
+    /// The type of volume resource.
+    pub resource_type: EBSResourceType,
+    /// The tags applied to this Amazon EBS volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Determines whether to propagate the tags from the task definition to the Amazon EBS volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateTags>,
 }
 
 /// The authorization configuration details for the Amazon EFS file system.
@@ -825,6 +1040,34 @@ pub struct HealthCheck {
     pub start_period: Option<i32>,
 }
 
+/// The `HealthStatus` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum HealthStatus {
+    #[serde(rename = "HEALTHY")]
+    Healthy,
+    #[serde(rename = "UNHEALTHY")]
+    Unhealthy,
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
+}
+
+impl HealthStatus {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "HEALTHY",
+            Self::Unhealthy => "UNHEALTHY",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Hostnames and IP address entries that are added to the /etc/hosts file of a container via the extraHosts parameter of its ContainerDefinition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -852,6 +1095,18 @@ pub struct InferenceAccelerator {
     pub device_name: String,
     /// The Elastic Inference accelerator type to use.
     pub device_type: String,
+}
+
+/// Details on an Elastic Inference accelerator task override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceAcceleratorOverride {
+    /// The Elastic Inference accelerator device name to override for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// The Elastic Inference accelerator type to use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
 }
 
 /// The `IpcMode` values of the ECS API.
@@ -904,6 +1159,37 @@ pub struct KeyValuePair {
     /// The value of the key-value pair.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+}
+
+/// The `LaunchType` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LaunchType {
+    #[serde(rename = "EC2")]
+    Ec2,
+    #[serde(rename = "FARGATE")]
+    Fargate,
+    #[serde(rename = "EXTERNAL")]
+    External,
+    #[serde(rename = "MANAGED_INSTANCES")]
+    ManagedInstances,
+}
+
+impl LaunchType {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ec2 => "EC2",
+            Self::Fargate => "FARGATE",
+            Self::External => "EXTERNAL",
+            Self::ManagedInstances => "MANAGED_INSTANCES",
+        }
+    }
+}
+
+impl std::fmt::Display for LaunchType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The Linux-specific options that are applied to the container, such as Linux KernelCapabilities.
@@ -990,6 +1276,46 @@ impl std::fmt::Display for LogDriver {
     }
 }
 
+/// Details about the managed agent status for the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedAgent {
+    /// The Unix timestamp for the time when the managed agent was last started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_started_at: Option<Timestamp>,
+    /// The name of the managed agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<ManagedAgentName>,
+    /// The reason for why the managed agent is in the state it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last known status of the managed agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+}
+
+/// The `ManagedAgentName` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ManagedAgentName {
+    #[serde(rename = "ExecuteCommandAgent")]
+    ExecuteCommandAgent,
+}
+
+impl ManagedAgentName {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExecuteCommandAgent => "ExecuteCommandAgent",
+        }
+    }
+}
+
+impl std::fmt::Display for ManagedAgentName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The managed storage configuration for the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -1015,6 +1341,54 @@ pub struct MountPoint {
     /// If this value is true, the container has read-only access to the volume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
+}
+
+/// Details on the network bindings between a container and its host container instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkBinding {
+    /// The IP address that the container is bound to on the container instance.
+    #[serde(rename = "bindIP", skip_serializing_if = "Option::is_none")]
+    pub bind_ip: Option<String>,
+    /// The port number on the container that's used with the network binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    /// The port number on the host that's used with the network binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i32>,
+    /// The protocol used for the network binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<TransportProtocol>,
+    /// The port number range on the container that's bound to the dynamically mapped host port range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_port_range: Option<String>,
+    /// The port number range on the host that's used with the network binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_port_range: Option<String>,
+}
+
+/// The network configuration for a task or service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkConfiguration {
+    /// The VPC subnets and security groups that are associated with a task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awsvpc_configuration: Option<AwsVpcConfiguration>,
+}
+
+/// An object representing the elastic network interface for tasks that use the awsvpc network mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    /// The attachment ID for the network interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    /// The private IPv4 address for the network interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_ipv4_address: Option<String>,
+    /// The private IPv6 address for the network interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
 }
 
 /// The `NetworkMode` values of the ECS API.
@@ -1122,6 +1496,83 @@ impl std::fmt::Display for PidMode {
     }
 }
 
+/// An object representing a constraint on task placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementConstraint {
+    /// The type of constraint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<PlacementConstraintType>,
+    /// A cluster query language expression to apply to the constraint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+/// The `PlacementConstraintType` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PlacementConstraintType {
+    #[serde(rename = "distinctInstance")]
+    DistinctInstance,
+    #[serde(rename = "memberOf")]
+    MemberOf,
+}
+
+impl PlacementConstraintType {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DistinctInstance => "distinctInstance",
+            Self::MemberOf => "memberOf",
+        }
+    }
+}
+
+impl std::fmt::Display for PlacementConstraintType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The task placement strategy for a task or service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementStrategy {
+    /// The type of placement strategy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<PlacementStrategyType>,
+    /// The field to apply the placement strategy against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The `PlacementStrategyType` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PlacementStrategyType {
+    #[serde(rename = "random")]
+    Random,
+    #[serde(rename = "spread")]
+    Spread,
+    #[serde(rename = "binpack")]
+    Binpack,
+}
+
+impl PlacementStrategyType {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::Spread => "spread",
+            Self::Binpack => "binpack",
+        }
+    }
+}
+
+impl std::fmt::Display for PlacementStrategyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Port mappings allow containers to access ports on the host container instance to send or receive traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -1144,6 +1595,34 @@ pub struct PortMapping {
     /// The port number range on the container that's bound to the dynamically mapped host port range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_port_range: Option<String>,
+}
+
+/// The `PropagateTags` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PropagateTags {
+    #[serde(rename = "TASK_DEFINITION")]
+    TaskDefinition,
+    #[serde(rename = "SERVICE")]
+    Service,
+    #[serde(rename = "NONE")]
+    None,
+}
+
+impl PropagateTags {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaskDefinition => "TASK_DEFINITION",
+            Self::Service => "SERVICE",
+            Self::None => "NONE",
+        }
+    }
+}
+
+impl std::fmt::Display for PropagateTags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The configuration details for the App Mesh proxy.
@@ -1360,6 +1839,123 @@ impl std::fmt::Display for TargetType {
     }
 }
 
+/// Details on a task in a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    /// The Elastic Network Adapter that's associated with the task if the task uses the awsvpc network mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// The attributes of the task
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<Attribute>>,
+    /// The Availability Zone for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// The capacity provider that's associated with the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// The ARN of the cluster that hosts the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// The connectivity status of a task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<Connectivity>,
+    /// The Unix timestamp for the time when the task last went into CONNECTED status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity_at: Option<Timestamp>,
+    /// The ARN of the container instances that host the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    /// The containers that's associated with the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<Container>>,
+    /// The number of CPU units used by the task as expressed in a task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The Unix timestamp for the time when the task was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// The desired status of the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<String>,
+    /// Determines whether execute command functionality is turned on for this task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// The Unix timestamp for the time when the task execution stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<Timestamp>,
+    /// The name of the task group that's associated with the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The health status for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
+    /// The Elastic Inference accelerator that's associated with the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
+    /// The last known status for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    /// The infrastructure where your task runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    /// The amount of memory (in MiB) that the task uses as expressed in a task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// One or more container overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<TaskOverride>,
+    /// The platform version where your task runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The operating system that your tasks are running on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    /// The Unix timestamp for the time when the container image pull began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<Timestamp>,
+    /// The Unix timestamp for the time when the container image pull completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<Timestamp>,
+    /// The Unix timestamp for the time when the task started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// The tag specified when a task is started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The stop code indicating why a task was stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<TaskStopCode>,
+    /// The Unix timestamp for the time when the task was stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Timestamp>,
+    /// The reason that the task was stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    /// The Unix timestamp for the time when the task stops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<Timestamp>,
+    /// The metadata that you apply to the task to help you categorize and organize the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The Amazon Resource Name (ARN) of the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    /// The ARN of the task definition that creates the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// The version counter for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// The ephemeral storage settings for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    /// The Fargate ephemeral storage settings for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fargate_ephemeral_storage: Option<TaskEphemeralStorage>,
+}
+
 /// The details of a task definition which describes the container and volume definitions of an Amazon Elastic Container Service task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -1554,6 +2150,195 @@ impl std::fmt::Display for TaskDefinitionStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The amount of ephemeral storage to allocate for the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEphemeralStorage {
+    /// The total amount, in GiB, of the ephemeral storage to set for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_in_gi_b: Option<i32>,
+    /// Specify an Key Management Service key ID to encrypt the ephemeral storage for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// The `TaskField` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TaskField {
+    #[serde(rename = "TAGS")]
+    Tags,
+}
+
+impl TaskField {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tags => "TAGS",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `TaskFilesystemType` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TaskFilesystemType {
+    #[serde(rename = "ext3")]
+    Ext3,
+    #[serde(rename = "ext4")]
+    Ext4,
+    #[serde(rename = "xfs")]
+    Xfs,
+    #[serde(rename = "ntfs")]
+    Ntfs,
+}
+
+impl TaskFilesystemType {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ext3 => "ext3",
+            Self::Ext4 => "ext4",
+            Self::Xfs => "xfs",
+            Self::Ntfs => "ntfs",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskFilesystemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The configuration for the Amazon EBS volume that Amazon ECS creates and manages on your behalf.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagedEBSVolumeConfiguration {
+    /// Indicates whether the volume should be encrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// The Amazon Resource Name (ARN) identifier of the Amazon Web Services Key Management Service key to use for Amazon EBS encryption.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The volume type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// The size of the volume in GiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_in_gi_b: Option<i32>,
+    /// The snapshot that Amazon ECS uses to create the volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// The rate, in MiB/s, at which data is fetched from a snapshot of an existing Amazon EBS volume to create a new volume for attachment to the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_initialization_rate: Option<i32>,
+    /// The number of I/O operations per second (IOPS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// The throughput to provision for a volume, in MiB/s, with a maximum of 1,000 MiB/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<i32>,
+    /// The tags to apply to the volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<EBSTagSpecification>>,
+    /// The ARN of the IAM role to associate with this volume.
+    pub role_arn: String,
+    /// The termination policy for the volume when the task exits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_policy: Option<TaskManagedEBSVolumeTerminationPolicy>,
+    /// The Linux filesystem type for the volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem_type: Option<TaskFilesystemType>,
+}
+
+/// The termination policy for the Amazon EBS volume when the task exits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagedEBSVolumeTerminationPolicy {
+    /// Indicates whether the volume should be deleted on when the task stops.
+    pub delete_on_termination: bool,
+}
+
+/// The overrides that are associated with a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskOverride {
+    /// One or more container overrides that are sent to a task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_overrides: Option<Vec<ContainerOverride>>,
+    /// The CPU override for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The Elastic Inference accelerator override for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_accelerator_overrides: Option<Vec<InferenceAcceleratorOverride>>,
+    /// The Amazon Resource Name (ARN) of the task execution role override for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// The memory override for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// The Amazon Resource Name (ARN) of the role that containers in this task can assume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// The ephemeral storage setting override for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+}
+
+/// The `TaskStopCode` values of the ECS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TaskStopCode {
+    #[serde(rename = "TaskFailedToStart")]
+    TaskFailedToStart,
+    #[serde(rename = "EssentialContainerExited")]
+    EssentialContainerExited,
+    #[serde(rename = "UserInitiated")]
+    UserInitiated,
+    #[serde(rename = "ServiceSchedulerInitiated")]
+    ServiceSchedulerInitiated,
+    #[serde(rename = "SpotInterruption")]
+    SpotInterruption,
+    #[serde(rename = "TerminationNotice")]
+    TerminationNotice,
+}
+
+impl TaskStopCode {
+    /// The value exactly as the ECS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaskFailedToStart => "TaskFailedToStart",
+            Self::EssentialContainerExited => "EssentialContainerExited",
+            Self::UserInitiated => "UserInitiated",
+            Self::ServiceSchedulerInitiated => "ServiceSchedulerInitiated",
+            Self::SpotInterruption => "SpotInterruption",
+            Self::TerminationNotice => "TerminationNotice",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskStopCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Configuration settings for the task volume that was configuredAtLaunch that weren't set during RegisterTaskDef.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskVolumeConfiguration {
+    /// The name of the volume.
+    pub name: String,
+    /// The configuration for the Amazon EBS volume that Amazon ECS creates and manages on your behalf.
+    #[serde(rename = "managedEBSVolume", skip_serializing_if = "Option::is_none")]
+    pub managed_ebs_volume: Option<TaskManagedEBSVolumeConfiguration>,
 }
 
 /// The container path, mount options, and size of the tmpfs mount.

@@ -4,7 +4,7 @@
 //! botocore's service model shapes them. The resource documents inside them live in
 //! `berth_model::shapes`.
 
-#![allow(unused_imports)] // which shapes each envelope needs changes as operations are added
+#![allow(unused_imports, dead_code)] // envelopes and the shapes they use arrive before their operations are served
 
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +148,32 @@ pub struct DescribeTaskDefinitionResponse {
     pub tags: Option<Vec<Tag>>,
 }
 
+/// The `DescribeTasksRequest` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the task or tasks to describe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// A list of up to 100 task IDs or full ARN entries.
+    pub tasks: Vec<String>,
+    /// Specifies whether you want to see the resource tags for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<TaskField>>,
+}
+
+/// The `DescribeTasksResponse` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksResponse {
+    /// The list of tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Any failures associated with the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
 /// The `ListClustersRequest` shape of the ECS API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -252,6 +278,54 @@ pub struct ListTaskDefinitionsResponse {
     pub next_token: Option<String>,
 }
 
+/// The `ListTasksRequest` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The container instance ID or full ARN of the container instance to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance: Option<String>,
+    /// The name of the task definition family to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// The nextToken value returned from a ListTasks request indicating that more results are available to fulfill the request and further calls will be needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of task results that ListTasks returned in paginated output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The startedBy value to filter the task results with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The name of the service to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The task desired status to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<DesiredStatus>,
+    /// The launch type to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    /// The name of the daemon to use when filtering the ListTasks results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daemon_name: Option<String>,
+}
+
+/// The `ListTasksResponse` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksResponse {
+    /// The list of task ARN entries for the ListTasks request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListTasks request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
 /// The `PutClusterCapacityProvidersRequest` shape of the ECS API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -341,6 +415,106 @@ pub struct RegisterTaskDefinitionResponse {
     /// The list of tags associated with the task definition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+}
+
+/// The `RunTaskRequest` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    /// The capacity provider strategy to use for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to run your task on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The number of instantiations of the specified task to place on your cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i32>,
+    /// Specifies whether to use Amazon ECS managed tags for the task.
+    #[serde(
+        rename = "enableECSManagedTags",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Determines whether to use the execute command functionality for the containers in this task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// The name of the task group to associate with the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The infrastructure to run your standalone task on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    /// The network configuration for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// A list of container overrides in JSON format that specify the name of a container in the specified task definition and the overrides it should receive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<TaskOverride>,
+    /// An array of placement constraint objects to use for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// The placement strategy objects to use for the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// The platform version the task uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// Specifies whether to propagate the tags from the task definition to the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateTags>,
+    /// This parameter is only used by Amazon ECS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// An optional tag specified when a task is started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The metadata that you apply to the task to help you categorize and organize them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The family and revision (family:revision) or full ARN of the task definition to run.
+    pub task_definition: String,
+    /// An identifier that you provide to ensure the idempotency of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    /// The details of the volume that was configuredAtLaunch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<TaskVolumeConfiguration>>,
+}
+
+/// The `RunTaskResponse` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskResponse {
+    /// A full description of the tasks that were run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Any failures associated with the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// The `StopTaskRequest` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the task to stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Thefull Amazon Resource Name (ARN) of the task.
+    pub task: String,
+    /// An optional message specified when a task is stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The `StopTaskResponse` shape of the ECS API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskResponse {
+    /// The task that was stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
 }
 
 /// The `TagResourceRequest` shape of the ECS API.

@@ -1,0 +1,159 @@
+//! Fargate's task and container lifecycles as types: the states, their wire names, and the
+//! one function that allows or refuses a transition. Strings appear only at the wire.
+
+use std::fmt;
+
+/// A task's `lastStatus`, in the order a Fargate task passes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskStatus {
+    /// Resources (the network interface) are being prepared.
+    Provisioning,
+    /// Waiting to start: images are pulled here.
+    Pending,
+    /// Containers are being started.
+    Activating,
+    /// Running.
+    Running,
+    /// Being taken out of service.
+    Deactivating,
+    /// Containers are being stopped.
+    Stopping,
+    /// Resources are being released.
+    Deprovisioning,
+    /// Done.
+    Stopped,
+}
+
+/// A task's `desiredStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DesiredStatus {
+    /// Should run.
+    Running,
+    /// Should stop.
+    Stopped,
+}
+
+/// A container's `lastStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerStatus {
+    /// Not started yet.
+    Pending,
+    /// Running.
+    Running,
+    /// Exited, or never started.
+    Stopped,
+}
+
+/// A refused transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a task cannot go from {from} to {to}")]
+pub struct TransitionError {
+    /// The current status.
+    pub from: TaskStatus,
+    /// The status asked for.
+    pub to: TaskStatus,
+}
+
+impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 8] = [
+        Self::Provisioning,
+        Self::Pending,
+        Self::Activating,
+        Self::Running,
+        Self::Deactivating,
+        Self::Stopping,
+        Self::Deprovisioning,
+        Self::Stopped,
+    ];
+
+    /// Whether a task may move from `self` to `next`: only forward, never back, and states
+    /// may be skipped (a task that fails to start goes from PENDING to STOPPED).
+    pub fn transition(self, next: TaskStatus) -> Result<TaskStatus, TransitionError> {
+        if next > self {
+            Ok(next)
+        } else {
+            Err(TransitionError {
+                from: self,
+                to: next,
+            })
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "PROVISIONING",
+            Self::Pending => "PENDING",
+            Self::Activating => "ACTIVATING",
+            Self::Running => "RUNNING",
+            Self::Deactivating => "DEACTIVATING",
+            Self::Stopping => "STOPPING",
+            Self::Deprovisioning => "DEPROVISIONING",
+            Self::Stopped => "STOPPED",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl DesiredStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Stopped => "STOPPED",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "RUNNING" => Some(Self::Running),
+            "STOPPED" => Some(Self::Stopped),
+            _ => None,
+        }
+    }
+}
+
+impl ContainerStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_forward() {
+        use TaskStatus::*;
+        assert_eq!(Provisioning.transition(Pending), Ok(Pending));
+        assert_eq!(Pending.transition(Stopped), Ok(Stopped));
+        assert!(Running.transition(Pending).is_err());
+        assert!(Stopped.transition(Stopped).is_err());
+        for status in TaskStatus::ALL {
+            assert_eq!(TaskStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(
+            DesiredStatus::parse("STOPPED"),
+            Some(DesiredStatus::Stopped)
+        );
+        assert_eq!(TaskStatus::parse("running"), None);
+    }
+}
