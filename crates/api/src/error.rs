@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_control::{ClusterError, PageError, TaggingError, TaskDefinitionOpError};
+use berth_control::{ClusterError, PageError, TaggingError, TaskDefinitionOpError, TaskError};
 
 /// The AWS error codes berth answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +171,25 @@ impl From<TaggingError> for ApiError {
                 format!("The specified resource wasn't found: {arn}"),
             ),
             E::TaskDefinition(inner) => inner.into(),
+            E::Task(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<TaskError> for ApiError {
+    fn from(error: TaskError) -> Self {
+        use TaskError as E;
+        match error {
+            E::Cluster(inner) => inner.into(),
+            E::TaskDefinition(inner) => inner.into(),
+            E::InactiveDefinition(_) => {
+                ApiError::new(ErrorCode::ClientException, error.to_string())
+            }
+            E::NotFargateCompatible | E::Invalid(_) | E::Tags(_) | E::Page(_) | E::NotFound(_) => {
+                invalid(&error)
+            }
+            E::Contended => ApiError::new(ErrorCode::UpdateInProgressException, error.to_string()),
+            E::Store(_) | E::Corrupt(_) | E::Random(_) => ApiError::server(&error),
         }
     }
 }

@@ -61,6 +61,9 @@ async fn serve(
         auth: Arc::new(AcceptAnyCredentials::new(config.account_id.clone())),
         images: Arc::new(NodeImages { store: images }),
     };
+    // Handlers go in before the ready line: a SIGTERM sent the moment berth says it is up
+    // must stop it cleanly, not kill it.
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -72,22 +75,21 @@ async fn serve(
     );
     println!("export AWS_ENDPOINT_URL=http://{address}");
     axum::serve(listener, berth_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the API server failed")
 }
 
-async fn shutdown_signal() {
+/// Resolves on the first SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop berth with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
-        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
-    }
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+    })
 }

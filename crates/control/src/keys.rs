@@ -4,6 +4,8 @@
 //! ```text
 //! /ecs/{account}/{region}/clusters/{name}                    cluster record
 //! /ecs/{account}/{region}/taskdefs/{family}#{revision:010}   task definition record
+//! /ecs/{account}/{region}/tasks/{cluster}/{task id}          task record
+//! /nodes/{node}/tasks/{account}/{region}/{cluster}/{task id}  → task key: a node's work
 //! ```
 //!
 //! `#` sorts before every character a family may contain, so keys sort by family name first
@@ -38,4 +40,29 @@ pub fn family(scope: &AccountRegion, family: &str) -> String {
 /// One revision.
 pub fn task_definition(scope: &AccountRegion, family_name: &str, revision: u32) -> String {
     format!("{}{revision:010}", family(scope, family_name))
+}
+
+/// All tasks of a cluster.
+pub fn tasks(scope: &AccountRegion, cluster: &str) -> String {
+    format!("{}tasks/{cluster}/", scope_prefix(scope))
+}
+
+/// One task.
+pub fn task(scope: &AccountRegion, cluster: &str, id: &str) -> String {
+    format!("{}{id}", tasks(scope, cluster))
+}
+
+/// Every task assigned to `node`: what its agent watches.
+pub fn node_tasks(node: &str) -> String {
+    format!("/nodes/{node}/tasks/")
+}
+
+/// One task's assignment to `node`.
+pub fn node_task(node: &str, scope: &AccountRegion, cluster: &str, id: &str) -> String {
+    format!(
+        "{}{}/{}/{cluster}/{id}",
+        node_tasks(node),
+        scope.account_id,
+        scope.region
+    )
 }

@@ -12,6 +12,7 @@ mod paging;
 mod records;
 mod tagging;
 mod task_definitions;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub use tagging::TaggingError;
 pub use task_definitions::{
     DeleteOutcome, FamilyStatusFilter, ListTaskDefinitionsQuery, Registered, TaskDefinitionOpError,
 };
+pub use tasks::{LOCAL_NODE, ListTasksQuery, RunTaskInput, TaskError};
 
 /// The ECS control plane for every account and region served by this process.
 pub struct Ecs {

@@ -16,6 +16,15 @@ pub struct TaskDefinitionRecord {
     pub tags: Vec<Tag>,
 }
 
+/// A task: the ECS document, the task definition it was started from (so later changes to
+/// the definition do not change a running task), and the node it is placed on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub task: berth_model::shapes::Task,
+    pub definition: TaskDefinition,
+    pub node: String,
+}
+
 /// A stored record that does not decode: the store holds bytes this version did not write.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("stored record {key} cannot be decoded")]

@@ -6,7 +6,7 @@ use berth_model::arn::{ArnError, ResourceArn};
 use berth_model::shapes::Tag;
 use berth_model::tags::{self, TagError};
 
-use crate::{ClusterError, Ecs, TaskDefinitionOpError};
+use crate::{ClusterError, Ecs, TaskDefinitionOpError, TaskError};
 
 /// Why a tagging operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -26,6 +26,9 @@ pub enum TaggingError {
     /// The task definition does not exist (or failed otherwise).
     #[error(transparent)]
     TaskDefinition(#[from] TaskDefinitionOpError),
+    /// The task does not exist (or failed otherwise).
+    #[error(transparent)]
+    Task(#[from] TaskError),
 }
 
 impl Ecs {
@@ -72,6 +75,13 @@ impl Ecs {
                 .describe_task_definition(scope, &format!("{family}:{revision}"))
                 .await?
                 .tags),
+            ResourceArn::Task { cluster, id, .. } => {
+                let (record, _) = self
+                    .find_task(scope, &cluster, &id)
+                    .await?
+                    .ok_or_else(|| TaskError::NotFound(id.clone()))?;
+                Ok(record.task.tags.unwrap_or_default())
+            }
         }
     }
 
@@ -90,6 +100,9 @@ impl Ecs {
             } => {
                 self.modify_task_definition_tags(scope, &format!("{family}:{revision}"), change)
                     .await?;
+            }
+            ResourceArn::Task { cluster, id, .. } => {
+                self.modify_task_tags(scope, &cluster, &id, change).await?;
             }
         }
         Ok(())

@@ -30,6 +30,24 @@ impl AccountRegion {
         .to_string()
     }
 
+    /// `arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID`
+    pub fn task_arn(&self, cluster: &str, id: &str) -> String {
+        ResourceArn::Task {
+            scope: self.clone(),
+            cluster: cluster.to_owned(),
+            id: id.to_owned(),
+        }
+        .to_string()
+    }
+
+    /// `arn:aws:ecs:REGION:ACCOUNT:container/CLUSTER/TASK_ID/CONTAINER_ID`
+    pub fn container_arn(&self, cluster: &str, task_id: &str, container_id: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:container/{cluster}/{task_id}/{container_id}",
+            self.region, self.account_id
+        )
+    }
+
     /// `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION`
     pub fn task_definition_arn(&self, family: &str, revision: u32) -> String {
         ResourceArn::TaskDefinition {
@@ -59,6 +77,15 @@ pub enum ResourceArn {
         family: String,
         /// The revision number.
         revision: u32,
+    },
+    /// `arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID`
+    Task {
+        /// The account and region in the ARN.
+        scope: AccountRegion,
+        /// The cluster name.
+        cluster: String,
+        /// The task id.
+        id: String,
     },
 }
 
@@ -110,6 +137,18 @@ impl ResourceArn {
                     revision,
                 })
             }
+            "task" => match id.split_once('/') {
+                Some((cluster, task))
+                    if !cluster.is_empty() && !task.is_empty() && !task.contains('/') =>
+                {
+                    Ok(Self::Task {
+                        scope,
+                        cluster: cluster.to_owned(),
+                        id: task.to_owned(),
+                    })
+                }
+                _ => Err(malformed()),
+            },
             _ => Err(ArnError::UnsupportedResourceType(text.to_owned())),
         }
     }
@@ -117,7 +156,9 @@ impl ResourceArn {
     /// The account and region the resource lives in.
     pub fn scope(&self) -> &AccountRegion {
         match self {
-            Self::Cluster { scope, .. } | Self::TaskDefinition { scope, .. } => scope,
+            Self::Cluster { scope, .. }
+            | Self::TaskDefinition { scope, .. }
+            | Self::Task { scope, .. } => scope,
         }
     }
 }
@@ -139,6 +180,11 @@ impl fmt::Display for ResourceArn {
                 "arn:aws:ecs:{}:{}:task-definition/{family}:{revision}",
                 scope.region, scope.account_id
             ),
+            Self::Task { scope, cluster, id } => write!(
+                f,
+                "arn:aws:ecs:{}:{}:task/{cluster}/{id}",
+                scope.region, scope.account_id
+            ),
         }
     }
 }
@@ -152,6 +198,7 @@ mod tests {
         for text in [
             "arn:aws:ecs:us-east-1:000000000000:cluster/default",
             "arn:aws:ecs:eu-west-3:123456789012:task-definition/web-app:12",
+            "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef",
         ] {
             assert_eq!(ResourceArn::parse(text).unwrap().to_string(), text);
         }

@@ -5,6 +5,7 @@
 mod clusters;
 mod tagging;
 mod task_definitions;
+mod tasks;
 #[allow(missing_docs, clippy::doc_lazy_continuation)] // generated from the service model
 pub mod wire;
 
@@ -37,6 +38,10 @@ enum EcsRequest {
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     ListTagsForResource(ListTagsForResourceRequest),
+    RunTask(RunTaskRequest),
+    DescribeTasks(DescribeTasksRequest),
+    ListTasks(ListTasksRequest),
+    StopTask(StopTaskRequest),
 }
 
 impl EcsRequest {
@@ -59,6 +64,10 @@ impl EcsRequest {
             "TagResource" => R::TagResource(decode(body)?),
             "UntagResource" => R::UntagResource(decode(body)?),
             "ListTagsForResource" => R::ListTagsForResource(decode(body)?),
+            "RunTask" => R::RunTask(decode(body)?),
+            "DescribeTasks" => R::DescribeTasks(decode(body)?),
+            "ListTasks" => R::ListTasks(decode(body)?),
+            "StopTask" => R::StopTask(decode(body)?),
             other => return Err(unknown_operation(&format!("{TARGET_PREFIX}.{other}"))),
         })
     }
@@ -92,6 +101,10 @@ impl EcsRequest {
             R::TagResource(r) => encode(&tagging::tag(ecs, scope, r).await?),
             R::UntagResource(r) => encode(&tagging::untag(ecs, scope, r).await?),
             R::ListTagsForResource(r) => encode(&tagging::list(ecs, scope, r).await?),
+            R::RunTask(r) => encode(&tasks::run(ecs, scope, r).await?),
+            R::DescribeTasks(r) => encode(&tasks::describe(ecs, scope, r).await?),
+            R::ListTasks(r) => encode(&tasks::list(ecs, scope, r).await?),
+            R::StopTask(r) => encode(&tasks::stop(ecs, scope, r).await?),
         }
     }
 }

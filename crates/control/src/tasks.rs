@@ -1,0 +1,549 @@
+//! Tasks: RunTask, DescribeTasks, ListTasks and StopTask.
+//!
+//! RunTask validates the request as ECS does, snapshots the task definition into each new task
+//! and places the tasks on the local node in one transaction: the task record (desired state
+//! RUNNING, last status PROVISIONING) and the node's assignment key, which the node's agent
+//! watches. Everything after that — pulling, starting, stopping, exit codes — is observed
+//! state the agent writes back into the task record.
+
+use berth_model::lifecycle::{DesiredStatus, TaskStatus};
+use berth_model::shapes::{
+    CapacityProviderStrategyItem, Compatibility, Container, EphemeralStorage, Failure, LaunchType,
+    NetworkConfiguration, NetworkMode, PropagateTags, Tag, Task, TaskDefinitionStatus,
+    TaskOverride, TaskStopCode,
+};
+use berth_model::tags::{self, TagError};
+use berth_model::{AccountRegion, ResourceArn, Timestamp, fargate};
+use berth_store::{Compare, KeyRange, KeyValue, Op, StoreError, Txn};
+
+use crate::records::{self, CorruptRecord, TaskRecord};
+use crate::{ClusterError, Ecs, Page, PageError, PageRequest, TaskDefinitionOpError, keys};
+
+/// The node `berth up` runs its tasks on.
+pub const LOCAL_NODE: &str = "local";
+const MAX_COUNT: i32 = 10;
+const DESCRIBE_LIMIT: usize = 100;
+const LIST_LIMIT: usize = 100;
+const CAS_ATTEMPTS: usize = 16;
+/// The platform version Fargate reports for tasks like these.
+const PLATFORM_VERSION: &str = "1.4.0";
+/// Ephemeral storage a Fargate task gets unless its definition asks for more.
+const DEFAULT_EPHEMERAL_GIB: i32 = 20;
+
+/// Why a task operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TaskError {
+    /// The cluster does not exist.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The task definition cannot be resolved.
+    #[error(transparent)]
+    TaskDefinition(#[from] TaskDefinitionOpError),
+    /// The task definition is INACTIVE or being deleted.
+    #[error("TaskDefinition is inactive: {0}")]
+    InactiveDefinition(String),
+    /// The task definition cannot run on Fargate.
+    #[error("Task definition does not support launch_type FARGATE.")]
+    NotFargateCompatible,
+    /// A bad parameter; the message says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// Bad tags.
+    #[error(transparent)]
+    Tags(#[from] TagError),
+    /// Bad paging parameters.
+    #[error(transparent)]
+    Page(#[from] PageError),
+    /// No such task.
+    #[error("The referenced task was not found.")]
+    NotFound(String),
+    /// The record kept changing under concurrent updates.
+    #[error("The task is being updated by other requests; try again.")]
+    Contended,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record is unreadable.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The system could not provide randomness for task ids.
+    #[error("cannot generate a task id")]
+    Random(#[source] std::sync::Arc<std::io::Error>),
+}
+
+/// What RunTask asks for, in model types.
+#[derive(Debug, Clone, Default)]
+pub struct RunTaskInput {
+    /// Cluster name or ARN (`default` when absent).
+    pub cluster: Option<String>,
+    /// `family`, `family:revision` or ARN.
+    pub task_definition: String,
+    /// 1–10.
+    pub count: Option<i32>,
+    /// Must be FARGATE when given.
+    pub launch_type: Option<LaunchType>,
+    /// FARGATE / FARGATE_SPOT.
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// Required for awsvpc.
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Container and task overrides.
+    pub overrides: Option<TaskOverride>,
+    /// Up to 36 characters.
+    pub started_by: Option<String>,
+    /// `family:NAME` when absent.
+    pub group: Option<String>,
+    /// The tasks' tags.
+    pub tags: Vec<Tag>,
+    /// Copy the task definition's tags.
+    pub propagate_tags: Option<PropagateTags>,
+    /// Stored; ECS Exec is not served.
+    pub enable_execute_command: Option<bool>,
+}
+
+/// ListTasks' filters.
+#[derive(Debug, Clone, Default)]
+pub struct ListTasksQuery {
+    /// Cluster name or ARN (`default` when absent).
+    pub cluster: Option<String>,
+    /// Tasks of this family only.
+    pub family: Option<String>,
+    /// RUNNING unless given.
+    pub desired_status: Option<DesiredStatus>,
+    /// Tasks started by this only.
+    pub started_by: Option<String>,
+}
+
+impl Ecs {
+    /// RunTask: validates, then creates `count` tasks placed on the local node.
+    pub async fn run_task(
+        &self,
+        scope: &AccountRegion,
+        input: RunTaskInput,
+    ) -> Result<(Vec<Task>, Vec<Failure>), TaskError> {
+        let cluster_reference = input
+            .cluster
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let (cluster, _) = self
+            .read_cluster(scope, &cluster_reference)
+            .await?
+            .ok_or_else(|| ClusterError::NotFound(cluster_reference.clone()))?;
+        let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+        let count = input.count.unwrap_or(1);
+        if !(1..=MAX_COUNT).contains(&count) {
+            return Err(TaskError::Invalid(format!(
+                "count must be between 1 and 10; {count} was given."
+            )));
+        }
+        let capacity_provider = capacity_provider(&input)?;
+
+        let registered = self
+            .describe_task_definition(scope, &input.task_definition)
+            .await?;
+        let definition = registered.definition;
+        // An INACTIVE revision can still be described, but no new task may use it.
+        if definition.status != Some(TaskDefinitionStatus::Active) {
+            return Err(TaskError::InactiveDefinition(input.task_definition.clone()));
+        }
+        if !definition
+            .compatibilities
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&Compatibility::Fargate)
+        {
+            return Err(TaskError::NotFargateCompatible);
+        }
+        if definition.network_mode == Some(NetworkMode::Awsvpc) {
+            let awsvpc = input
+                .network_configuration
+                .as_ref()
+                .and_then(|n| n.awsvpc_configuration.as_ref())
+                .ok_or_else(|| {
+                    TaskError::Invalid("Network Configuration must be provided when networkMode 'awsvpc' is specified.".into())
+                })?;
+            if awsvpc.subnets.is_empty() {
+                return Err(TaskError::Invalid("subnets can not be empty.".into()));
+            }
+        }
+        let overrides = input.overrides.clone().unwrap_or_default();
+        let (cpu, memory) = task_size(&definition, &overrides)?;
+        for container_override in overrides.container_overrides.as_deref().unwrap_or_default() {
+            let name = container_override.name.clone().unwrap_or_default();
+            let known = definition
+                .container_definitions
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.name.as_deref() == Some(name.as_str()));
+            if !known {
+                return Err(TaskError::Invalid(format!(
+                    "Override for container named {name} is not a container in the TaskDefinition."
+                )));
+            }
+        }
+        if let Some(started_by) = &input.started_by
+            && (started_by.len() > 36
+                || !started_by
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(TaskError::Invalid(
+                "startedBy may be up to 36 letters (uppercase and lowercase), numbers, hyphens, and underscores.".into(),
+            ));
+        }
+        let mut task_tags = input.tags.clone();
+        tags::validate(&task_tags)?;
+        if input.propagate_tags == Some(PropagateTags::TaskDefinition) {
+            task_tags = tags::merge(&registered.tags, &task_tags)?;
+        }
+
+        let family = definition.family.clone().unwrap_or_default();
+        let now = Timestamp::now();
+        let mut records = Vec::new();
+        for _ in 0..count {
+            let id = random_hex(16)?;
+            let task_arn = scope.task_arn(&cluster_name, &id);
+            let containers = definition
+                .container_definitions
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| -> Result<Container, TaskError> {
+                    Ok(Container {
+                        container_arn: Some(scope.container_arn(
+                            &cluster_name,
+                            &id,
+                            &random_hex(16)?,
+                        )),
+                        task_arn: Some(task_arn.clone()),
+                        name: c.name.clone(),
+                        image: c.image.clone(),
+                        last_status: Some("PENDING".into()),
+                        network_interfaces: Some(vec![]),
+                        cpu: Some(c.cpu.unwrap_or(0).to_string()),
+                        memory: c.memory.map(|m| m.to_string()),
+                        memory_reservation: c.memory_reservation.map(|m| m.to_string()),
+                        ..Container::default()
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let task = Task {
+                task_arn: Some(task_arn),
+                cluster_arn: cluster.cluster_arn.clone(),
+                task_definition_arn: definition.task_definition_arn.clone(),
+                last_status: Some(TaskStatus::Provisioning.as_str().into()),
+                desired_status: Some(DesiredStatus::Running.as_str().into()),
+                created_at: Some(now),
+                cpu: Some(cpu.clone()),
+                memory: Some(memory.clone()),
+                containers: Some(containers),
+                launch_type: Some(LaunchType::Fargate),
+                capacity_provider_name: Some(capacity_provider.clone()),
+                platform_version: Some(PLATFORM_VERSION.into()),
+                platform_family: Some("Linux".into()),
+                availability_zone: Some(format!("{}a", scope.region)),
+                group: Some(
+                    input
+                        .group
+                        .clone()
+                        .unwrap_or_else(|| format!("family:{family}")),
+                ),
+                started_by: input.started_by.clone(),
+                tags: Some(task_tags.clone()),
+                overrides: Some(TaskOverride {
+                    container_overrides: Some(
+                        overrides.container_overrides.clone().unwrap_or_default(),
+                    ),
+                    inference_accelerator_overrides: Some(vec![]),
+                    ..overrides.clone()
+                }),
+                version: Some(1),
+                enable_execute_command: Some(input.enable_execute_command.unwrap_or(false)),
+                ephemeral_storage: Some(definition.ephemeral_storage.clone().unwrap_or(
+                    EphemeralStorage {
+                        size_in_gi_b: DEFAULT_EPHEMERAL_GIB,
+                    },
+                )),
+                attachments: Some(vec![]),
+                ..Task::default()
+            };
+            records.push((
+                id,
+                TaskRecord {
+                    task,
+                    definition: definition.clone(),
+                    node: LOCAL_NODE.to_owned(),
+                },
+            ));
+        }
+
+        let mut txn = Txn::default();
+        for (id, record) in &records {
+            let key = keys::task(scope, &cluster_name, id);
+            txn.compares.push(Compare::absent(key.as_str()));
+            txn.success
+                .push(Op::put(key.as_str(), records::encode(record)));
+            txn.success.push(Op::put(
+                keys::node_task(LOCAL_NODE, scope, &cluster_name, id),
+                key.into_bytes(),
+            ));
+        }
+        if !self.store.txn(txn).await?.succeeded {
+            // Two random 128-bit ids colliding with existing tasks: not worth a retry path.
+            return Err(TaskError::Contended);
+        }
+        tracing::info!(cluster = %cluster_name, family = %family, count, "tasks placed");
+        Ok((records.into_iter().map(|(_, r)| r.task).collect(), vec![]))
+    }
+
+    /// DescribeTasks: the tasks by id or ARN, with MISSING failures for the others.
+    pub async fn describe_tasks(
+        &self,
+        scope: &AccountRegion,
+        cluster: Option<&str>,
+        references: &[String],
+        include_tags: bool,
+    ) -> Result<(Vec<Task>, Vec<Failure>), TaskError> {
+        if references.is_empty() || references.len() > DESCRIBE_LIMIT {
+            return Err(TaskError::Invalid(format!(
+                "tasks must name between 1 and 100 tasks; {} were given.",
+                references.len()
+            )));
+        }
+        let cluster_name = self.cluster_name(scope, cluster).await?;
+        let mut tasks = Vec::new();
+        let mut failures = Vec::new();
+        for reference in references {
+            match self.find_task(scope, &cluster_name, reference).await? {
+                Some((record, _)) => {
+                    let mut task = record.task;
+                    if !include_tags {
+                        task.tags = None;
+                    }
+                    tasks.push(task);
+                }
+                None => failures.push(Failure {
+                    arn: Some(if reference.starts_with("arn:") {
+                        reference.clone()
+                    } else {
+                        scope.task_arn(&cluster_name, reference)
+                    }),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok((tasks, failures))
+    }
+
+    /// ListTasks: task ARNs of a cluster, filtered.
+    pub async fn list_tasks(
+        &self,
+        scope: &AccountRegion,
+        query: &ListTasksQuery,
+        page: &PageRequest,
+    ) -> Result<Page<String>, TaskError> {
+        let cluster_name = self.cluster_name(scope, query.cluster.as_deref()).await?;
+        let desired = query.desired_status.unwrap_or(DesiredStatus::Running);
+        let all = self
+            .store
+            .range(KeyRange::prefix(keys::tasks(scope, &cluster_name)), None)
+            .await?;
+        let mut matching = Vec::new();
+        for kv in all.kvs {
+            let record: TaskRecord = records::decode(&kv)?;
+            let task = &record.task;
+            let keep = task.desired_status.as_deref() == Some(desired.as_str())
+                && query
+                    .family
+                    .as_ref()
+                    .is_none_or(|f| record.definition.family.as_ref() == Some(f))
+                && query
+                    .started_by
+                    .as_ref()
+                    .is_none_or(|s| task.started_by.as_ref() == Some(s));
+            if keep {
+                matching.push((kv.key, task.task_arn.clone().unwrap_or_default()));
+            }
+        }
+        let page = page.apply(matching, |(key, _)| key, false, LIST_LIMIT)?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, arn)| arn).collect(),
+            next_token: page.next_token,
+        })
+    }
+
+    /// StopTask: the task's desired status becomes STOPPED; its node stops it.
+    pub async fn stop_task(
+        &self,
+        scope: &AccountRegion,
+        cluster: Option<&str>,
+        reference: &str,
+        reason: Option<&str>,
+    ) -> Result<Task, TaskError> {
+        let cluster_name = self.cluster_name(scope, cluster).await?;
+        let reason = reason
+            .filter(|r| !r.is_empty())
+            .unwrap_or("Task stopped by user")
+            .to_owned();
+        for _ in 0..CAS_ATTEMPTS {
+            let (mut record, kv) = self
+                .find_task(scope, &cluster_name, reference)
+                .await?
+                .ok_or_else(|| TaskError::NotFound(reference.to_owned()))?;
+            if record.task.desired_status.as_deref() == Some(DesiredStatus::Stopped.as_str()) {
+                return Ok(record.task);
+            }
+            record.task.desired_status = Some(DesiredStatus::Stopped.as_str().into());
+            record.task.stop_code = Some(TaskStopCode::UserInitiated);
+            record.task.stopped_reason = Some(reason.clone());
+            record.task.version = Some(record.task.version.unwrap_or(1) + 1);
+            if self.replace_task(&kv, &record).await? {
+                return Ok(record.task);
+            }
+        }
+        Err(TaskError::Contended)
+    }
+
+    /// Replaces a task's tags (TagResource/UntagResource go through here).
+    pub(crate) async fn modify_task_tags(
+        &self,
+        scope: &AccountRegion,
+        cluster: &str,
+        id: &str,
+        change: impl Fn(&[Tag]) -> Result<Vec<Tag>, TagError>,
+    ) -> Result<Vec<Tag>, TaskError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (mut record, kv) = self
+                .find_task(scope, cluster, id)
+                .await?
+                .ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
+            let tags = change(record.task.tags.as_deref().unwrap_or_default())?;
+            record.task.tags = Some(tags.clone());
+            if self.replace_task(&kv, &record).await? {
+                return Ok(tags);
+            }
+        }
+        Err(TaskError::Contended)
+    }
+
+    /// The name of an ACTIVE cluster (`default` when none is given).
+    async fn cluster_name(
+        &self,
+        scope: &AccountRegion,
+        cluster: Option<&str>,
+    ) -> Result<String, TaskError> {
+        let reference = cluster.unwrap_or("default");
+        let (found, _) = self
+            .read_cluster(scope, reference)
+            .await?
+            .ok_or_else(|| ClusterError::NotFound(reference.to_owned()))?;
+        Ok(found.cluster_name.unwrap_or_default())
+    }
+
+    /// A task by id or ARN within `cluster`.
+    pub(crate) async fn find_task(
+        &self,
+        scope: &AccountRegion,
+        cluster: &str,
+        reference: &str,
+    ) -> Result<Option<(TaskRecord, KeyValue)>, TaskError> {
+        let id = if reference.starts_with("arn:") {
+            match ResourceArn::parse(reference) {
+                Ok(ResourceArn::Task {
+                    scope: s,
+                    cluster: c,
+                    id,
+                }) if &s == scope && c == cluster => id,
+                _ => return Ok(None),
+            }
+        } else {
+            reference.to_owned()
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .range(KeyRange::key(keys::task(scope, cluster, &id)), None)
+            .await?;
+        match found.kvs.into_iter().next() {
+            Some(kv) => Ok(Some((records::decode(&kv)?, kv))),
+            None => Ok(None),
+        }
+    }
+
+    async fn replace_task(&self, kv: &KeyValue, record: &TaskRecord) -> Result<bool, TaskError> {
+        let txn = Txn {
+            compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
+            success: vec![Op::put(kv.key.clone(), records::encode(record))],
+            failure: vec![],
+        };
+        Ok(self.store.txn(txn).await?.succeeded)
+    }
+}
+
+/// FARGATE or FARGATE_SPOT, from the launch type or the capacity provider strategy.
+fn capacity_provider(input: &RunTaskInput) -> Result<String, TaskError> {
+    let strategy = input
+        .capacity_provider_strategy
+        .as_deref()
+        .unwrap_or_default();
+    match (input.launch_type, strategy.is_empty()) {
+        (Some(_), false) => Err(TaskError::Invalid(
+            "Specifying both a launch type and capacity provider strategy is not supported.".into(),
+        )),
+        (Some(LaunchType::Fargate) | None, true) => Ok("FARGATE".into()),
+        (Some(other), true) => Err(TaskError::Invalid(format!(
+            "berth runs tasks as Fargate does: launchType must be FARGATE, not {other}."
+        ))),
+        (None, false) => {
+            for item in strategy {
+                if !crate::CAPACITY_PROVIDERS.contains(&item.capacity_provider.as_str()) {
+                    return Err(TaskError::Invalid(format!(
+                        "The specified capacity provider {} does not exist. Use FARGATE or FARGATE_SPOT.",
+                        item.capacity_provider
+                    )));
+                }
+            }
+            // The provider with a base, else the heaviest weight, takes the task.
+            let chosen = strategy
+                .iter()
+                .max_by_key(|i| (i.base.unwrap_or(0), i.weight.unwrap_or(0)))
+                .map(|i| i.capacity_provider.clone())
+                .unwrap_or_else(|| "FARGATE".into());
+            Ok(chosen)
+        }
+    }
+}
+
+/// The task's cpu and memory: the override's when given (a Fargate pair), else the
+/// definition's.
+fn task_size(
+    definition: &berth_model::shapes::TaskDefinition,
+    overrides: &TaskOverride,
+) -> Result<(String, String), TaskError> {
+    let cpu = overrides
+        .cpu
+        .clone()
+        .or_else(|| definition.cpu.clone())
+        .unwrap_or_default();
+    let memory = overrides
+        .memory
+        .clone()
+        .or_else(|| definition.memory.clone())
+        .unwrap_or_default();
+    let size = fargate::parse_fargate_size(&cpu, &memory)
+        .map_err(|e| TaskError::Invalid(e.to_string()))?;
+    Ok((size.cpu.0.to_string(), size.memory.0.to_string()))
+}
+
+/// `bytes` random bytes as lowercase hex, from the kernel's CSPRNG.
+fn random_hex(bytes: usize) -> Result<String, TaskError> {
+    use std::io::Read;
+    let mut buffer = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buffer))
+        .map_err(|e| TaskError::Random(std::sync::Arc::new(e)))?;
+    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+}
