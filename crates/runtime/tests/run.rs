@@ -35,7 +35,7 @@ fn config(rootfs: &Path, script: &str, id: &str) -> ContainerConfig {
         },
         hostname: "test".into(),
         readonly_rootfs: false,
-        cgroups_path: format!("/berth-test/{id}").into(),
+        cgroups_path: format!("/berth-test-{}/{id}", std::process::id()).into(),
         cpu_shares: Some(512),
         cpu_quota: Some((50_000, 100_000)),
         memory_limit: Some(64 << 20),
@@ -56,9 +56,27 @@ fn run(dir: &Path, script: &str, id: &str) -> i32 {
     code
 }
 
+/// The cgroup directories a container of `parent` could have used, on v1, hybrid and v2
+/// hosts alike.
+fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let candidate = entry.path().join(parent);
+        if candidate.exists() {
+            dirs.push(candidate);
+        }
+    }
+    let unified = Path::new("/sys/fs/cgroup").join(parent);
+    if unified.exists() && !dirs.contains(&unified) {
+        dirs.push(unified);
+    }
+    dirs
+}
+
 #[test]
-fn exit_codes_come_back() {
+fn exit_codes_come_back_and_no_cgroup_is_left() {
     let dir = tempfile::tempdir().unwrap();
+    let parent = format!("berth-test-{}", std::process::id());
     let id = |n: &str| format!("rt-{}-{n}", std::process::id());
     assert_eq!(run(dir.path(), "exit 0", &id("zero")), 0);
     assert_eq!(run(dir.path(), "exit 3", &id("three")), 3);
@@ -71,4 +89,25 @@ fn exit_codes_come_back() {
         ),
         0
     );
+
+    // Deleting a container removes its own cgroup; only the (now empty) parents remain,
+    // which whoever created the parent removes.
+    let parents = cgroup_dirs(&parent);
+    assert!(
+        !parents.is_empty(),
+        "the containers ran in cgroups under {parent}"
+    );
+    for parent_dir in parents {
+        let children: Vec<_> = std::fs::read_dir(&parent_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .collect();
+        assert!(
+            children.is_empty(),
+            "leaked cgroups under {}: {children:?}",
+            parent_dir.display()
+        );
+        std::fs::remove_dir(&parent_dir).unwrap();
+    }
 }
