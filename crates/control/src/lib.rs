@@ -8,6 +8,7 @@
 
 mod clusters;
 mod keys;
+mod node;
 mod paging;
 mod records;
 mod tagging;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use berth_store::Store;
 
 pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
+pub use node::Assignment;
 pub use paging::{Page, PageError, PageRequest};
 pub use tagging::TaggingError;
 pub use task_definitions::{

@@ -157,3 +157,71 @@ mod tests {
         assert_eq!(TaskStatus::parse("running"), None);
     }
 }
+
+/// What a node observed about one container, reported to the control plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerReport {
+    /// The container's name in the task definition.
+    pub name: String,
+    /// Its status now.
+    pub status: Option<ContainerStatus>,
+    /// Its exit code, once stopped.
+    pub exit_code: Option<i32>,
+    /// Why it stopped, when not by exiting (`OutOfMemoryError: ...`, `CannotPullContainerError: ...`).
+    pub reason: Option<String>,
+    /// The runtime's id for it.
+    pub runtime_id: Option<String>,
+    /// The digest of the image it runs.
+    pub image_digest: Option<String>,
+}
+
+/// What a node observed about one task. Fields left `None` are unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskReport {
+    /// The task's new lastStatus; must move forward.
+    pub status: Option<TaskStatus>,
+    /// Containers that changed.
+    pub containers: Vec<ContainerReport>,
+    /// Why the task stopped (set once).
+    pub stopped_reason: Option<String>,
+    /// ECS's stop code, as it names them (`EssentialContainerExited`, `TaskFailedToStart`, ...).
+    pub stop_code: Option<String>,
+    /// When the image pulls started.
+    pub pull_started_at: Option<crate::Timestamp>,
+    /// When they finished.
+    pub pull_stopped_at: Option<crate::Timestamp>,
+}
+
+impl serde::Serialize for ContainerStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ContainerStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "PENDING" => Ok(Self::Pending),
+            "RUNNING" => Ok(Self::Running),
+            "STOPPED" => Ok(Self::Stopped),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown container status {other}"
+            ))),
+        }
+    }
+}
+
+impl serde::Serialize for TaskStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TaskStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown task status {text}")))
+    }
+}

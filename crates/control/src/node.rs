@@ -1,0 +1,249 @@
+//! The control plane's side of the node protocol: the tasks assigned to a node (now, and as
+//! they change) and the observed state a node reports back. The binary connects this to the
+//! node agent; a remote agent will speak the same protocol over the network later.
+
+use berth_model::Timestamp;
+use berth_model::lifecycle::{DesiredStatus, TaskReport, TaskStatus};
+use berth_model::shapes::{Task, TaskDefinition, TaskStopCode};
+use berth_store::{Compare, Event, KeyRange, Op, Revision, StoreError, Txn, Watcher};
+
+use crate::records::{self, TaskRecord};
+use crate::{Ecs, TaskError};
+
+const CAS_ATTEMPTS: usize = 16;
+/// Every task of every account and region lives under this prefix.
+const ALL_STATE: &str = "/ecs/";
+
+/// A task as its node needs it.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// The task's store key: how the node names it in reports.
+    pub key: String,
+    /// The task document (desired status included).
+    pub task: Task,
+    /// The task definition it was started from.
+    pub definition: TaskDefinition,
+}
+
+impl Ecs {
+    /// The tasks assigned to `node` now, and the store revision they were read at (watch from
+    /// the next one).
+    pub async fn node_assignments(
+        &self,
+        node: &str,
+    ) -> Result<(Vec<Assignment>, Revision), TaskError> {
+        let found = self
+            .store
+            .range(KeyRange::prefix(crate::keys::node_tasks(node)), None)
+            .await?;
+        let mut assignments = Vec::new();
+        for kv in &found.kvs {
+            let key = String::from_utf8_lossy(&kv.value).into_owned();
+            let task = self.store.range(KeyRange::key(key.as_str()), None).await?;
+            if let Some(task_kv) = task.kvs.first() {
+                let record: TaskRecord = records::decode(task_kv)?;
+                assignments.push(Assignment {
+                    key,
+                    task: record.task,
+                    definition: record.definition,
+                });
+            }
+        }
+        Ok((assignments, found.revision))
+    }
+
+    /// Every change to task records from `from` on; decode each with [`Ecs::assignment_of`].
+    pub fn watch_tasks(&self, from: Revision) -> Result<Watcher, StoreError> {
+        self.store.watch(KeyRange::prefix(ALL_STATE), from)
+    }
+
+    /// The assignment an event is about, if it is a task of `node`.
+    pub fn assignment_of(event: &Event, node: &str) -> Option<Assignment> {
+        let Event::Put(kv) = event else { return None };
+        let key = String::from_utf8_lossy(&kv.key).into_owned();
+        if !key.contains("/tasks/") {
+            return None;
+        }
+        let record: TaskRecord = records::decode(kv).ok()?;
+        (record.node == node).then_some(Assignment {
+            key,
+            task: record.task,
+            definition: record.definition,
+        })
+    }
+
+    /// Applies what a node observed to the task at `key`. Status only moves forward; the
+    /// timestamps ECS keeps are set as the task passes each status.
+    pub async fn report_task(&self, key: &str, report: &TaskReport) -> Result<Task, TaskError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let found = self.store.range(KeyRange::key(key), None).await?;
+            let kv = found
+                .kvs
+                .into_iter()
+                .next()
+                .ok_or_else(|| TaskError::NotFound(key.to_owned()))?;
+            let mut record: TaskRecord = records::decode(&kv)?;
+            apply(&mut record.task, report);
+            let txn = Txn {
+                compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
+                success: vec![Op::put(kv.key.clone(), records::encode(&record))],
+                failure: vec![],
+            };
+            if self.store.txn(txn).await?.succeeded {
+                return Ok(record.task);
+            }
+        }
+        Err(TaskError::Contended)
+    }
+}
+
+fn apply(task: &mut Task, report: &TaskReport) {
+    let now = Timestamp::now();
+    let current = task
+        .last_status
+        .as_deref()
+        .and_then(TaskStatus::parse)
+        .unwrap_or(TaskStatus::Provisioning);
+    if let Some(next) = report.status
+        && let Ok(next) = current.transition(next)
+    {
+        task.last_status = Some(next.as_str().to_owned());
+        match next {
+            TaskStatus::Running => task.started_at = task.started_at.or(Some(now)),
+            TaskStatus::Stopping => task.stopping_at = task.stopping_at.or(Some(now)),
+            TaskStatus::Deprovisioning => {
+                task.execution_stopped_at = task.execution_stopped_at.or(Some(now))
+            }
+            TaskStatus::Stopped => {
+                task.execution_stopped_at = task.execution_stopped_at.or(Some(now));
+                task.stopping_at = task.stopping_at.or(Some(now));
+                task.stopped_at = Some(now);
+                task.desired_status = Some(DesiredStatus::Stopped.as_str().to_owned());
+            }
+            _ => {}
+        }
+    }
+    if report.pull_started_at.is_some() {
+        task.pull_started_at = report.pull_started_at;
+    }
+    if report.pull_stopped_at.is_some() {
+        task.pull_stopped_at = report.pull_stopped_at;
+    }
+    if task.stopped_reason.is_none() {
+        task.stopped_reason = report.stopped_reason.clone();
+    }
+    if task.stop_code.is_none()
+        && let Some(code) = &report.stop_code
+    {
+        task.stop_code =
+            serde_json::from_value::<TaskStopCode>(serde_json::Value::String(code.clone())).ok();
+    }
+    for update in &report.containers {
+        let Some(container) = task
+            .containers
+            .get_or_insert_with(Vec::new)
+            .iter_mut()
+            .find(|c| c.name.as_deref() == Some(update.name.as_str()))
+        else {
+            continue;
+        };
+        if let Some(status) = update.status {
+            container.last_status = Some(status.as_str().to_owned());
+        }
+        if update.exit_code.is_some() {
+            container.exit_code = update.exit_code;
+        }
+        if update.reason.is_some() {
+            container.reason = update.reason.clone();
+        }
+        if update.runtime_id.is_some() {
+            container.runtime_id = update.runtime_id.clone();
+        }
+        if update.image_digest.is_some() {
+            container.image_digest = update.image_digest.clone();
+        }
+    }
+    task.version = Some(task.version.unwrap_or(1) + 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::lifecycle::ContainerReport;
+    use berth_model::shapes::Container;
+
+    fn task() -> Task {
+        Task {
+            last_status: Some("PROVISIONING".into()),
+            desired_status: Some("RUNNING".into()),
+            containers: Some(vec![Container {
+                name: Some("app".into()),
+                last_status: Some("PENDING".into()),
+                ..Container::default()
+            }]),
+            ..Task::default()
+        }
+    }
+
+    #[test]
+    fn reports_move_forward_and_stamp_times() {
+        let mut t = task();
+        apply(
+            &mut t,
+            &TaskReport {
+                status: Some(TaskStatus::Running),
+                ..TaskReport::default()
+            },
+        );
+        assert_eq!(t.last_status.as_deref(), Some("RUNNING"));
+        assert!(t.started_at.is_some());
+        // Backwards is ignored.
+        apply(
+            &mut t,
+            &TaskReport {
+                status: Some(TaskStatus::Pending),
+                ..TaskReport::default()
+            },
+        );
+        assert_eq!(t.last_status.as_deref(), Some("RUNNING"));
+        apply(
+            &mut t,
+            &TaskReport {
+                status: Some(TaskStatus::Stopped),
+                stop_code: Some("EssentialContainerExited".into()),
+                stopped_reason: Some("Essential container in task exited".into()),
+                containers: vec![ContainerReport {
+                    name: "app".into(),
+                    status: Some(berth_model::lifecycle::ContainerStatus::Stopped),
+                    exit_code: Some(3),
+                    ..ContainerReport::default()
+                }],
+                ..TaskReport::default()
+            },
+        );
+        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert_eq!(t.stop_code, Some(TaskStopCode::EssentialContainerExited));
+        assert!(
+            t.stopped_at.is_some() && t.stopping_at.is_some() && t.execution_stopped_at.is_some()
+        );
+        let c = &t.containers.as_ref().unwrap()[0];
+        assert_eq!(
+            (c.last_status.as_deref(), c.exit_code),
+            (Some("STOPPED"), Some(3))
+        );
+    }
+
+    #[test]
+    fn a_users_stop_reason_is_kept() {
+        let mut t = task();
+        t.stopped_reason = Some("mine".into());
+        apply(
+            &mut t,
+            &TaskReport {
+                stopped_reason: Some("agent's".into()),
+                ..TaskReport::default()
+            },
+        );
+        assert_eq!(t.stopped_reason.as_deref(), Some("mine"));
+    }
+}
