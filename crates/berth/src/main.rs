@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod data_dir;
 mod image_cmd;
+mod local_node;
 mod node_images;
 mod up;
 

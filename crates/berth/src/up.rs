@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_agent::{Agent, AgentConfig};
 use berth_api::{AcceptAnyCredentials, ApiState};
 use berth_control::Ecs;
 use berth_image::ImageStore;
@@ -12,6 +13,7 @@ use berth_sys::LinuxMounter;
 
 use crate::cli::UpConfig;
 use crate::data_dir;
+use crate::local_node::LocalControl;
 use crate::node_images::NodeImages;
 
 pub fn run(config: UpConfig) -> anyhow::Result<()> {
@@ -56,8 +58,23 @@ async fn serve(
     store: Arc<EmbeddedStore>,
     images: Arc<ImageStore>,
 ) -> anyhow::Result<()> {
+    let ecs = Arc::new(Ecs::new(store));
+    let agent = Agent::new(
+        Arc::new(LocalControl { ecs: ecs.clone() }),
+        images.clone(),
+        AgentConfig {
+            tasks_dir: config.data_dir.join("tasks"),
+            runtime_dir: config.data_dir.join("runtime"),
+            cgroup_parent: "berth".into(),
+        },
+    );
+    tokio::spawn(async move {
+        if let Err(error) = agent.run().await {
+            tracing::error!(%error, "the node agent stopped");
+        }
+    });
     let state = ApiState {
-        ecs: Arc::new(Ecs::new(store)),
+        ecs,
         auth: Arc::new(AcceptAnyCredentials::new(config.account_id.clone())),
         images: Arc::new(NodeImages { store: images }),
     };

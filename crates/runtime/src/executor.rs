@@ -49,13 +49,33 @@ pub struct Started {
     pub pid: i32,
 }
 
+/// Where a container's standard output and error go (inherited from berth when `None`).
+#[derive(Default)]
+pub struct Stdio {
+    /// stdout.
+    pub stdout: Option<std::os::fd::OwnedFd>,
+    /// stderr.
+    pub stderr: Option<std::os::fd::OwnedFd>,
+}
+
 /// Writes `spec` as `bundle/config.json`, then creates and starts container `id` with its
-/// state under `state_root`.
+/// state under `state_root`; its output goes where berth's goes.
 pub fn start(
     id: &str,
     state_root: &Path,
     bundle: &Path,
     spec: &Spec,
+) -> Result<Started, ExecutorError> {
+    start_with(id, state_root, bundle, spec, Stdio::default())
+}
+
+/// Like [`start`], with the container's output going to `stdio`.
+pub fn start_with(
+    id: &str,
+    state_root: &Path,
+    bundle: &Path,
+    spec: &Spec,
+    stdio: Stdio,
 ) -> Result<Started, ExecutorError> {
     let bundle_error = |source| ExecutorError::Bundle {
         path: bundle.to_path_buf(),
@@ -72,9 +92,16 @@ pub fn start(
             reason: error.to_string(),
         }
     };
-    let mut container = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+    let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_root_path(state_root)
-        .map_err(runtime("create"))?
+        .map_err(runtime("create"))?;
+    if let Some(stdout) = stdio.stdout {
+        builder = builder.with_stdout(stdout);
+    }
+    if let Some(stderr) = stdio.stderr {
+        builder = builder.with_stderr(stderr);
+    }
+    let mut container = builder
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(false)

@@ -2,6 +2,7 @@
 //! environment and user), the OCI runtime spec berth generates for it, and youki's
 //! `libcontainer` to run it. Knows nothing of images or HTTP.
 
+pub mod cgroups;
 pub mod executor;
 pub mod process;
 pub mod spec;

@@ -14,6 +14,9 @@ use oci_spec::runtime::{
 
 use crate::process::User;
 
+/// The OCI runtime spec type, for callers that hand a generated spec on.
+pub use oci_spec::runtime::Spec as OciSpec;
+
 /// Docker's default capabilities: what a container gets unless its definition adds or drops.
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::Chown,

@@ -203,6 +203,33 @@ impl Image {
     }
 }
 
+/// An image holding Debian's busybox-static as /bin/busybox and its common applets, with
+/// `Cmd ["/bin/sh"]`: small, and enough to run real processes in tests.
+pub fn busybox_image() -> Image {
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("busybox-static is installed by scripts/install-deps --test");
+    let mut layer = Layer::new()
+        .dir("bin")
+        .dir("etc")
+        .dir("tmp")
+        .dir("proc")
+        .dir("sys")
+        .dir("dev")
+        .file_mode("bin/busybox", busybox, 0o755)
+        .file(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )
+        .file("etc/group", "root:x:0:\nnogroup:x:65534:\n");
+    for applet in [
+        "sh", "echo", "sleep", "cat", "true", "false", "env", "id", "ls", "trap", "wget", "nc",
+        "hostname",
+    ] {
+        layer = layer.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    Image::new(vec![layer])
+}
+
 /// `len` incompressible bytes (xorshift), for layers that must take many chunks to arrive.
 pub fn noise(len: usize) -> Vec<u8> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;

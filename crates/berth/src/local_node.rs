@@ -1,0 +1,65 @@
+//! Wiring: the node agent's `ControlPlane` implemented in-process over the control plane —
+//! assignments from the store's watch, reports applied through `Ecs::report_task`. A remote
+//! agent will implement the same trait over the network.
+
+use std::sync::Arc;
+
+use berth_agent::{Assignment, BoxFuture, ControlPlane, ControlPlaneError};
+use berth_control::{Ecs, LOCAL_NODE};
+use berth_model::lifecycle::TaskReport;
+use tokio::sync::mpsc;
+
+/// The control plane in this process, as the local node's agent sees it.
+pub struct LocalControl {
+    pub ecs: Arc<Ecs>,
+}
+
+fn convert(assignment: berth_control::Assignment) -> Assignment {
+    Assignment {
+        key: assignment.key,
+        task: assignment.task,
+        definition: assignment.definition,
+    }
+}
+
+impl ControlPlane for LocalControl {
+    fn assignments(&self) -> BoxFuture<'_, Result<mpsc::Receiver<Assignment>, ControlPlaneError>> {
+        Box::pin(async move {
+            let error = |e: &dyn std::fmt::Display| ControlPlaneError(e.to_string());
+            let (current, revision) = self
+                .ecs
+                .node_assignments(LOCAL_NODE)
+                .await
+                .map_err(|e| error(&e))?;
+            let mut watcher = self.ecs.watch_tasks(revision + 1).map_err(|e| error(&e))?;
+            let (sender, receiver) = mpsc::channel(1024);
+            for assignment in current {
+                let _ = sender.send(convert(assignment)).await;
+            }
+            tokio::spawn(async move {
+                while let Some(event) = watcher.next().await {
+                    if let Some(assignment) = Ecs::assignment_of(&event, LOCAL_NODE)
+                        && sender.send(convert(assignment)).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            Ok(receiver)
+        })
+    }
+
+    fn report(
+        &self,
+        key: String,
+        report: TaskReport,
+    ) -> BoxFuture<'_, Result<(), ControlPlaneError>> {
+        Box::pin(async move {
+            self.ecs
+                .report_task(&key, &report)
+                .await
+                .map(|_| ())
+                .map_err(|e| ControlPlaneError(e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! RunTask runs containers for real: a busybox image from a real registry, started through
+//! libcontainer by the node agent inside `berth up`, reported back as ECS reports it.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair,
+    LaunchType, NetworkConfiguration, NetworkMode, Task, TaskOverride,
+};
+use berth_testsupport::Berth;
+use berth_testsupport::oci::{Layout, busybox_image};
+use berth_testsupport::registry::TestRegistry;
+
+fn network() -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets("subnet-12345678")
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+struct Setup {
+    _registry: TestRegistry,
+    berth: Berth,
+    image: String,
+}
+
+async fn setup() -> Setup {
+    let registry = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut layout = Layout::new(dir.path());
+    layout.tag_image("v1", &busybox_image());
+    registry.push(layout.dir(), "v1", "busybox");
+    let image = format!("{}/busybox:v1", registry.address());
+    let berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
+    berth.ecs().create_cluster().send().await.unwrap();
+    Setup {
+        _registry: registry,
+        berth,
+        image,
+    }
+}
+
+async fn register(ecs: &aws_sdk_ecs::Client, family: &str, container: ContainerDefinition) {
+    ecs.register_task_definition()
+        .family(family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn run(ecs: &aws_sdk_ecs::Client, family: &str, overrides: Option<TaskOverride>) -> String {
+    let out = ecs
+        .run_task()
+        .task_definition(family)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .set_overrides(overrides)
+        .send()
+        .await
+        .unwrap();
+    out.tasks()[0].task_arn().unwrap().to_owned()
+}
+
+async fn wait_for(ecs: &aws_sdk_ecs::Client, arn: &str, status: &str, within: Duration) -> Task {
+    let deadline = Instant::now() + within;
+    loop {
+        let described = ecs.describe_tasks().tasks(arn).send().await.unwrap();
+        let task = described.tasks()[0].clone();
+        if task.last_status() == Some(status) {
+            return task;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task never reached {status}: {task:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn exit_codes_overrides_and_the_lifecycle() {
+    let Setup {
+        _registry: _registry_kept,
+        berth,
+        image,
+    } = setup().await;
+    let ecs = berth.ecs();
+    register(
+        &ecs,
+        "exits",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&image)
+            .command("sh")
+            .command("-c")
+            .command("test \"$GREETING\" = hello && exit 3")
+            .environment(
+                KeyValuePair::builder()
+                    .name("GREETING")
+                    .value("hello")
+                    .build(),
+            )
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "exits", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    let container = &task.containers()[0];
+    assert_eq!(container.exit_code(), Some(3), "{task:?}");
+    assert_eq!(container.last_status(), Some("STOPPED"));
+    assert!(
+        container
+            .image_digest()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    assert_eq!(
+        task.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    assert_eq!(
+        task.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    for (name, at) in [
+        ("pullStartedAt", task.pull_started_at()),
+        ("pullStoppedAt", task.pull_stopped_at()),
+        ("startedAt", task.started_at()),
+        ("stoppingAt", task.stopping_at()),
+        ("executionStoppedAt", task.execution_stopped_at()),
+        ("stoppedAt", task.stopped_at()),
+    ] {
+        assert!(at.is_some(), "{name} is set");
+    }
+
+    // Nothing of the task is left in any cgroup hierarchy, nor mounted.
+    let id = arn.rsplit('/').next().unwrap();
+    let cgroup_dirs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("berth").join(id))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(id), "leaked mounts of {id}");
+
+    // Overrides: a different command and environment exit 0.
+    let overrides = TaskOverride::builder()
+        .container_overrides(
+            ContainerOverride::builder()
+                .name("app")
+                .command("sh")
+                .command("-c")
+                .command("test \"$GREETING\" = bye")
+                .environment(
+                    KeyValuePair::builder()
+                        .name("GREETING")
+                        .value("bye")
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let arn = run(&ecs, "exits", Some(overrides)).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
+}
+
+#[tokio::test]
+async fn stop_task_stops_a_running_container() {
+    let Setup {
+        _registry: _registry_kept,
+        berth,
+        image,
+    } = setup().await;
+    let ecs = berth.ecs();
+    // sh as PID 1 ignores SIGTERM: the stop timeout then brings SIGKILL.
+    register(
+        &ecs,
+        "sleeper",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&image)
+            .command("sleep")
+            .command("300")
+            .stop_timeout(2)
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "sleeper", None).await;
+    wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    ecs.stop_task()
+        .task(&arn)
+        .reason("enough")
+        .send()
+        .await
+        .unwrap();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
+    assert_eq!(task.stopped_reason(), Some("enough"));
+    assert_eq!(task.stop_code().map(|c| c.as_str()), Some("UserInitiated"));
+    assert_eq!(task.containers()[0].exit_code(), Some(137));
+}
+
+#[tokio::test]
+async fn a_missing_image_stops_the_task_with_cannot_pull() {
+    let Setup {
+        _registry: _registry_kept,
+        berth,
+        image,
+    } = setup().await;
+    let ecs = berth.ecs();
+    let missing = image.replace("busybox:v1", "busybox:missing");
+    register(
+        &ecs,
+        "missing",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&missing)
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "missing", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    let reason = task.stopped_reason().unwrap_or_default();
+    assert!(reason.starts_with("CannotPullContainerError:"), "{reason}");
+    assert_eq!(
+        task.stop_code().map(|c| c.as_str()),
+        Some("TaskFailedToStart")
+    );
+    assert!(
+        task.containers()[0]
+            .reason()
+            .unwrap_or_default()
+            .contains("not found")
+    );
+}
