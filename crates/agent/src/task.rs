@@ -13,6 +13,7 @@ use berth_image::ImageStore;
 use berth_model::Timestamp;
 use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
 use berth_model::shapes::{ContainerDefinition, ContainerOverride};
+use berth_net::NetworkNamespace;
 use berth_runtime::cgroups;
 use berth_runtime::executor::Stdio;
 use berth_runtime::process::{command_line, environment, resolve_user};
@@ -112,6 +113,11 @@ impl Runner {
         if !left.is_empty() {
             tracing::warn!(task = %id, ?left, "task cgroups still in use; left in place");
         }
+        if let Err(error) =
+            NetworkNamespace::create(&netns_name(&id)).and_then(NetworkNamespace::remove)
+        {
+            tracing::warn!(%error, task = %id, "cannot remove the task's network namespace");
+        }
         let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
         let _ = std::fs::remove_dir_all(scratch.join("bundles"));
         self.report(
@@ -201,6 +207,18 @@ impl Runner {
         )
         .await;
 
+        // The task's network namespace, loopback up: every container joins it.
+        let network = match NetworkNamespace::create(&netns_name(id)) {
+            Ok(network) => network,
+            Err(error) => {
+                return Err((
+                    Vec::new(),
+                    format!(
+                        "ResourceInitializationError: failed to create the task's network namespace: {error}"
+                    ),
+                ));
+            }
+        };
         let mut started: Vec<Started> = Vec::new();
         for definition in &definitions {
             if *stop.borrow() {
@@ -213,11 +231,14 @@ impl Runner {
             let container_override = overrides
                 .iter()
                 .find(|o| o.name.as_deref() == Some(name.as_str()));
-            let shared = started.first().map(|first| SharedNamespaces {
-                network: format!("/proc/{}/ns/net", first.handle.pid).into(),
-                uts: format!("/proc/{}/ns/uts", first.handle.pid).into(),
-                ipc: format!("/proc/{}/ns/ipc", first.handle.pid).into(),
-            });
+            // UTS and IPC come from the first container (a sandbox process will hold them
+            // once tasks are supervised); the network namespace is the task's own.
+            let first = started.first().map(|first| first.handle.pid);
+            let shared = SharedNamespaces {
+                network: Some(network.path()),
+                uts: first.map(|pid| format!("/proc/{pid}/ns/uts").into()),
+                ipc: first.map(|pid| format!("/proc/{pid}/ns/ipc").into()),
+            };
             match self
                 .start_container(
                     assignment,
@@ -250,7 +271,7 @@ impl Runner {
         scratch: &Path,
         definition: &ContainerDefinition,
         container_override: Option<&ContainerOverride>,
-        shared: Option<SharedNamespaces>,
+        shared: SharedNamespaces,
     ) -> Result<ContainerHandle, String> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
@@ -392,6 +413,11 @@ impl Runner {
             tracing::warn!(task = %key, %error, "cannot report task state");
         }
     }
+}
+
+/// The name of task `id`'s network namespace.
+fn netns_name(id: &str) -> String {
+    format!("berth-{id}")
 }
 
 fn running_report(started: &[Started]) -> TaskReport {

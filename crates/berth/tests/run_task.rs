@@ -153,6 +153,10 @@ async fn exit_codes_overrides_and_the_lifecycle() {
     assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(id), "leaked mounts of {id}");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/berth-{id}")).exists(),
+        "leaked network namespace"
+    );
 
     // Overrides: a different command and environment exit 0.
     let overrides = TaskOverride::builder()
@@ -242,5 +246,55 @@ async fn a_missing_image_stops_the_task_with_cannot_pull() {
             .reason()
             .unwrap_or_default()
             .contains("not found")
+    );
+}
+
+#[tokio::test]
+async fn containers_of_a_task_reach_each_other_on_localhost() {
+    let Setup {
+        _registry: _registry_kept,
+        berth,
+        image,
+    } = setup().await;
+    let ecs = berth.ecs();
+    ecs.register_task_definition()
+        .family("pair")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("server")
+                .image(&image)
+                .essential(false)
+                .command("sh")
+                .command("-c")
+                .command("echo hello-from-server | nc -l -p 9000")
+                .build(),
+        )
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("client")
+                .image(&image)
+                .command("sh")
+                .command("-c")
+                .command("for i in 1 2 3 4 5 6 7 8 9 10; do nc 127.0.0.1 9000 2>/dev/null | grep -q hello-from-server && exit 0; sleep 0.3; done; exit 1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = run(&ecs, "pair", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    let client = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some("client"))
+        .unwrap();
+    assert_eq!(client.exit_code(), Some(0), "{task:?}");
+    assert_eq!(
+        task.stopped_reason(),
+        Some("Essential container in task exited")
     );
 }

@@ -35,16 +35,17 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::AuditWrite,
 ];
 
-/// Namespaces a container joins instead of creating: a task's containers share network, UTS
-/// and IPC (so they reach each other on localhost), each with its own PID and mount namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Namespaces a container joins instead of creating (`None`: it gets a new one). A task's
+/// containers share network, UTS and IPC (so they reach each other on localhost), each with its
+/// own PID and mount namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SharedNamespaces {
-    /// `/proc/PID/ns/net` of the task's sandbox, or a bind-mounted netns file.
-    pub network: PathBuf,
+    /// The task's network namespace file (`/run/netns/...`).
+    pub network: Option<PathBuf>,
     /// The UTS namespace file.
-    pub uts: PathBuf,
+    pub uts: Option<PathBuf>,
     /// The IPC namespace file.
-    pub ipc: PathBuf,
+    pub ipc: Option<PathBuf>,
 }
 
 /// A ulimit: `RLIMIT_NOFILE` and friends, as ECS names them (`nofile`).
@@ -89,8 +90,8 @@ pub struct ContainerConfig {
     pub pids_limit: Option<i64>,
     /// ulimits.
     pub rlimits: Vec<Rlimit>,
-    /// Namespaces to join; `None` creates all of them.
-    pub shared: Option<SharedNamespaces>,
+    /// Namespaces to join.
+    pub shared: SharedNamespaces,
 }
 
 /// Why a spec could not be generated.
@@ -155,7 +156,8 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
             .build()
             .map_err(invalid)?,
     ));
-    spec.set_hostname(config.shared.is_none().then(|| config.hostname.clone()));
+    // A container that joins another's UTS namespace shares its hostname.
+    spec.set_hostname(config.shared.uts.is_none().then(|| config.hostname.clone()));
 
     let mut resources = LinuxResourcesBuilder::default();
     let mut cpu = LinuxCpuBuilder::default();
@@ -188,11 +190,11 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
     let linux = spec.linux_mut().get_or_insert_with(Default::default);
     linux.set_resources(Some(resources));
     linux.set_cgroups_path(Some(config.cgroups_path.clone()));
-    linux.set_namespaces(Some(namespaces(config.shared.as_ref())?));
+    linux.set_namespaces(Some(namespaces(&config.shared)?));
     Ok(spec)
 }
 
-fn namespaces(shared: Option<&SharedNamespaces>) -> Result<Vec<LinuxNamespace>, SpecError> {
+fn namespaces(shared: &SharedNamespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
     let namespace = |typ: LinuxNamespaceType, path: Option<&Path>| {
         let mut builder = LinuxNamespaceBuilder::default().typ(typ);
         if let Some(path) = path {
@@ -203,12 +205,9 @@ fn namespaces(shared: Option<&SharedNamespaces>) -> Result<Vec<LinuxNamespace>, 
     Ok(vec![
         namespace(LinuxNamespaceType::Pid, None)?,
         namespace(LinuxNamespaceType::Mount, None)?,
-        namespace(
-            LinuxNamespaceType::Network,
-            shared.map(|s| s.network.as_path()),
-        )?,
-        namespace(LinuxNamespaceType::Uts, shared.map(|s| s.uts.as_path()))?,
-        namespace(LinuxNamespaceType::Ipc, shared.map(|s| s.ipc.as_path()))?,
+        namespace(LinuxNamespaceType::Network, shared.network.as_deref())?,
+        namespace(LinuxNamespaceType::Uts, shared.uts.as_deref())?,
+        namespace(LinuxNamespaceType::Ipc, shared.ipc.as_deref())?,
     ])
 }
 
@@ -263,7 +262,7 @@ mod tests {
                 soft: 1024,
                 hard: 4096,
             }],
-            shared: None,
+            shared: SharedNamespaces::default(),
         }
     }
 
@@ -307,11 +306,11 @@ mod tests {
     #[test]
     fn shared_namespaces_are_joined_by_path() {
         let mut c = config(Path::new("/rootfs"));
-        c.shared = Some(SharedNamespaces {
-            network: "/run/netns/t1".into(),
-            uts: "/proc/42/ns/uts".into(),
-            ipc: "/proc/42/ns/ipc".into(),
-        });
+        c.shared = SharedNamespaces {
+            network: Some("/run/netns/t1".into()),
+            uts: Some("/proc/42/ns/uts".into()),
+            ipc: Some("/proc/42/ns/ipc".into()),
+        };
         let json = serde_json::to_value(generate(&c).unwrap()).unwrap();
         let namespaces = json["linux"]["namespaces"].as_array().unwrap();
         let path_of = |t: &str| {

@@ -42,7 +42,7 @@ fn config(rootfs: &Path, script: &str, id: &str) -> ContainerConfig {
         memory_reservation: None,
         pids_limit: Some(64),
         rlimits: vec![],
-        shared: None,
+        shared: Default::default(),
     }
 }
 
