@@ -65,6 +65,16 @@ pub struct AgentConfig {
     pub cgroup_parent: String,
 }
 
+/// Where a task's container logs are on this node: `(log file, exited marker)`. The log holds
+/// the container's stdout and stderr in order; the marker appears once it has exited.
+pub fn container_log(config: &AgentConfig, task_id: &str, container: &str) -> (PathBuf, PathBuf) {
+    let scratch = config.tasks_dir.join(task_id);
+    (
+        task::log_path(&scratch, container),
+        task::exited_marker(&scratch, container),
+    )
+}
+
 /// The node agent.
 pub struct Agent {
     control: Arc<dyn ControlPlane>,

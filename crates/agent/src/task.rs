@@ -85,6 +85,20 @@ impl Runner {
         )
         .await;
 
+        // Every container is done now, including those that never started: followers of
+        // their logs may stop.
+        let _ = std::fs::create_dir_all(scratch.join("logs"));
+        for definition in assignment
+            .definition
+            .container_definitions
+            .as_deref()
+            .unwrap_or_default()
+        {
+            let _ = std::fs::write(
+                exited_marker(&scratch, definition.name.as_deref().unwrap_or_default()),
+                b"",
+            );
+        }
         let containers = started
             .iter()
             .map(|c| ContainerReport {
@@ -385,17 +399,16 @@ impl Runner {
         let spec = generate(&config).map_err(|e| e.to_string())?;
         let logs = scratch.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        let open = |suffix: &str| -> Result<std::os::fd::OwnedFd, String> {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(logs.join(format!("{name}.{suffix}")))
-                .map_err(|e| e.to_string())?;
-            Ok(file.into())
-        };
+        // stdout and stderr share one file, so their lines stay in the order they were written.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(scratch, &name))
+            .map_err(|e| e.to_string())?;
+        let log_err = log.try_clone().map_err(|e| e.to_string())?;
         let stdio = Stdio {
-            stdout: Some(open("stdout")?),
-            stderr: Some(open("stderr")?),
+            stdout: Some(log.into()),
+            stderr: Some(log_err.into()),
         };
         let container_id = format!("{id}-{name}");
         let state_root = self.config.runtime_dir.clone();
@@ -413,6 +426,16 @@ impl Runner {
             tracing::warn!(task = %key, %error, "cannot report task state");
         }
     }
+}
+
+/// Where container `name`'s output goes.
+pub fn log_path(scratch: &Path, name: &str) -> PathBuf {
+    scratch.join("logs").join(format!("{name}.log"))
+}
+
+/// Written beside a container's log once it has exited: nothing more will be appended.
+pub fn exited_marker(scratch: &Path, name: &str) -> PathBuf {
+    scratch.join("logs").join(format!("{name}.exited"))
 }
 
 /// The name of task `id`'s network namespace.

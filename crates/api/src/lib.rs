@@ -11,6 +11,7 @@ mod aws_json;
 mod ecs;
 mod error;
 pub mod images;
+pub mod logs;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use berth_control::Ecs;
 pub use auth::{AcceptAnyCredentials, Authenticator, Caller};
 pub use error::{ApiError, ErrorCode};
 pub use images::{ImageService, ImageServiceError};
+pub use logs::LogService;
 
 /// The largest request body accepted, in bytes. ECS's largest documents (a task definition
 /// of 64 KiB) fit many times over; anything larger is refused with HTTP 413.
@@ -35,6 +37,8 @@ pub struct ApiState {
     pub auth: Arc<dyn Authenticator>,
     /// The node's images (berth's own API).
     pub images: Arc<dyn ImageService>,
+    /// The node's container logs (berth's own API).
+    pub logs: Arc<dyn LogService>,
 }
 
 /// The HTTP router serving every protocol on one endpoint.
@@ -49,6 +53,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/berth/v1/images/import", post(images::import))
         .route("/berth/v1/images/remove", post(images::remove))
         .route("/berth/v1/images/prune", post(images::prune))
+        .route("/berth/v1/tasks/logs", post(logs::logs))
         .fallback(aws_json::not_an_operation)
         .with_state(state)
 }

@@ -56,6 +56,20 @@ impl berth_api::ImageService for NoImages {
     }
 }
 
+/// No logs either.
+struct NoLogs;
+
+impl berth_api::LogService for NoLogs {
+    fn open(
+        &self,
+        _: String,
+        _: String,
+        _: bool,
+    ) -> berth_api::images::BoxFuture<Option<tokio::sync::mpsc::Receiver<axum::body::Bytes>>> {
+        Box::pin(async { None })
+    }
+}
+
 fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("state.redb")).unwrap();
@@ -63,6 +77,7 @@ fn api() -> Api {
         ecs: Arc::new(Ecs::new(Arc::new(store))),
         auth: Arc::new(AcceptAnyCredentials::new("123456789012")),
         images: Arc::new(NoImages),
+        logs: Arc::new(NoLogs),
     };
     Api {
         _dir: dir,

@@ -30,6 +30,75 @@ pub enum Command {
     /// Manage the container images stored on the node.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run IMAGE as a Fargate task, as `docker run` does: registers an ad-hoc task definition,
+    /// runs it, streams its output and exits with its exit code.
+    Run(RunFlags),
+    /// List tasks.
+    Ps {
+        /// Stopped tasks too.
+        #[arg(short, long)]
+        all: bool,
+        /// The cluster [default: default].
+        #[arg(long)]
+        cluster: Option<String>,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+    /// Stop a task.
+    Stop {
+        /// Task id or ARN.
+        task: String,
+        /// The cluster [default: default].
+        #[arg(long)]
+        cluster: Option<String>,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+    /// Print a task's container output.
+    Logs {
+        /// Task id or ARN.
+        task: String,
+        /// The container (needed when the task has several).
+        #[arg(long)]
+        container: Option<String>,
+        /// Keep printing until the container exits.
+        #[arg(short, long)]
+        follow: bool,
+        /// The cluster [default: default].
+        #[arg(long)]
+        cluster: Option<String>,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// Deregister and delete the ad-hoc task definition afterwards.
+    #[arg(long)]
+    pub rm: bool,
+    /// Print the task's ARN and return at once.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Task CPU: units (256) or vCPUs ("0.5 vCPU").
+    #[arg(long, default_value = "256")]
+    pub cpu: String,
+    /// Task memory in MiB [default: the least Fargate allows for --cpu].
+    #[arg(long, value_name = "MiB")]
+    pub memory: Option<u32>,
+    /// An environment variable (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The cluster [default: default, created if missing].
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments (after --).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub client: ClientFlags,
 }
 
 #[derive(Debug, Subcommand)]

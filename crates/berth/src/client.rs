@@ -134,7 +134,7 @@ pub async fn json_response(
 }
 
 /// Calls one ECS operation and returns the decoded JSON answer, or the AWS error as text.
-async fn call_ecs(
+pub async fn call_ecs(
     endpoint: &Endpoint,
     operation: &str,
     body: serde_json::Value,

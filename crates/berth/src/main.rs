@@ -8,6 +8,8 @@ mod data_dir;
 mod image_cmd;
 mod local_node;
 mod node_images;
+mod node_logs;
+mod task_cmd;
 mod up;
 
 use std::process::ExitCode;
@@ -17,18 +19,47 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // libcontainer logs from inside a container's init process, whose stderr is already
+        // the container's log: keep its warnings (no seccomp profile is set) out of users' logs.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,libcontainer=error,libcgroups=error")
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        cli::Command::Up(flags) => flags.validate().and_then(up::run),
-        cli::Command::Status(flags) => client::status(&flags.endpoint()),
-        cli::Command::Image(command) => image_cmd::run(command),
+        cli::Command::Up(flags) => done(flags.validate().and_then(up::run)),
+        cli::Command::Status(flags) => done(client::status(&flags.endpoint())),
+        cli::Command::Image(command) => done(image_cmd::run(command)),
+        cli::Command::Run(flags) => task_cmd::run(flags),
+        cli::Command::Ps {
+            all,
+            cluster,
+            client,
+        } => done(task_cmd::ps(&client.endpoint(), all, cluster)),
+        cli::Command::Stop {
+            task,
+            cluster,
+            client,
+        } => done(task_cmd::stop(&client.endpoint(), &task, cluster)),
+        cli::Command::Logs {
+            task,
+            container,
+            follow,
+            cluster,
+            client,
+        } => done(task_cmd::logs(
+            &client.endpoint(),
+            &task,
+            container,
+            follow,
+            cluster,
+        )),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("berth: {error:#}");
             ExitCode::FAILURE

@@ -15,6 +15,7 @@ use crate::cli::UpConfig;
 use crate::data_dir;
 use crate::local_node::LocalControl;
 use crate::node_images::NodeImages;
+use crate::node_logs::NodeLogs;
 
 pub fn run(config: UpConfig) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&config.data_dir)?;
@@ -59,14 +60,15 @@ async fn serve(
     images: Arc<ImageStore>,
 ) -> anyhow::Result<()> {
     let ecs = Arc::new(Ecs::new(store));
+    let agent_config = AgentConfig {
+        tasks_dir: config.data_dir.join("tasks"),
+        runtime_dir: config.data_dir.join("runtime"),
+        cgroup_parent: "berth".into(),
+    };
     let agent = Agent::new(
         Arc::new(LocalControl { ecs: ecs.clone() }),
         images.clone(),
-        AgentConfig {
-            tasks_dir: config.data_dir.join("tasks"),
-            runtime_dir: config.data_dir.join("runtime"),
-            cgroup_parent: "berth".into(),
-        },
+        agent_config.clone(),
     );
     tokio::spawn(async move {
         if let Err(error) = agent.run().await {
@@ -77,6 +79,9 @@ async fn serve(
         ecs,
         auth: Arc::new(AcceptAnyCredentials::new(config.account_id.clone())),
         images: Arc::new(NodeImages { store: images }),
+        logs: Arc::new(NodeLogs {
+            config: agent_config,
+        }),
     };
     // Handlers go in before the ready line: a SIGTERM sent the moment berth says it is up
     // must stop it cleanly, not kill it.

@@ -298,3 +298,74 @@ async fn containers_of_a_task_reach_each_other_on_localhost() {
         Some("Essential container in task exited")
     );
 }
+
+#[tokio::test]
+async fn berth_run_ps_logs_stop_from_the_cli() {
+    let Setup {
+        _registry: _registry_kept,
+        berth,
+        image,
+    } = setup().await;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    // Foreground: the output streams back and berth exits with the container's code.
+    let out = berth.cli(&[
+        "run",
+        "--rm",
+        "-e",
+        "WHO=berth",
+        &image,
+        "--",
+        "sh",
+        "-c",
+        "echo hello $WHO; echo oops >&2; exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello berth\noops\n");
+    // --rm removed the ad-hoc definition.
+    let families = berth.ecs().list_task_definitions().send().await.unwrap();
+    assert!(families.task_definition_arns().is_empty(), "{families:?}");
+
+    // Detached: the ARN comes back; ps, logs and stop find the task.
+    let out = berth.cli(&[
+        "run",
+        "-d",
+        &image,
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo started; while true; do sleep 0.2; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let arn = text(&out.stdout).trim().to_owned();
+    let id = arn.rsplit('/').next().unwrap().to_owned();
+    wait_for(&berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
+    let ps = text(&berth.cli(&["ps"]).stdout);
+    assert!(ps.contains(&id) && ps.contains("RUNNING"), "{ps}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = text(&berth.cli(&["logs", &id]).stdout);
+        if logs == "started\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stop = berth.cli(&["stop", &id]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    // The container traps SIGTERM and exits at once, well within the stop timeout.
+    let task = wait_for(&berth.ecs(), &arn, "STOPPED", Duration::from_secs(20)).await;
+    assert_eq!(task.containers()[0].exit_code(), Some(0));
+    let all = text(&berth.cli(&["ps", "--all"]).stdout);
+    assert!(all.contains(&id) && all.contains("STOPPED"), "{all}");
+
+    // A pull failure: non-zero, with ECS's words.
+    let missing = image.replace("busybox:v1", "busybox:nope");
+    let out = berth.cli(&["run", "--rm", &missing]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("CannotPullContainerError"),
+        "{}",
+        text(&out.stderr)
+    );
+}
