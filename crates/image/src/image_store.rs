@@ -44,6 +44,16 @@ pub enum ImageError {
     Io(#[from] std::io::Error),
 }
 
+/// An image whose layers are stored, ready to be recorded.
+pub(crate) struct StoredImage<'a> {
+    pub reference: &'a Reference,
+    pub manifest: &'a [u8],
+    pub config_digest: &'a Digest,
+    pub config: &'a [u8],
+    pub layers: &'a [Digest],
+    pub size: u64,
+}
+
 /// What a prune removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
@@ -231,6 +241,25 @@ impl ImageStore {
         store::write_index(&self.paths, &updated)?;
         *index = updated;
         Ok(())
+    }
+
+    /// Stores a pulled or imported image's manifest and config blobs, then records it (its
+    /// layers are in place already): the last step of both paths.
+    pub(crate) fn commit_image(&self, image: StoredImage<'_>) -> std::io::Result<ImageRecord> {
+        let manifest_digest = Digest::of(image.manifest);
+        self.store_blob(&manifest_digest, image.manifest)?;
+        self.store_blob(image.config_digest, image.config)?;
+        let record = ImageRecord {
+            reference: image.reference.to_string(),
+            manifest: manifest_digest,
+            config: image.config_digest.clone(),
+            layers: image.layers.to_vec(),
+            size: image.size,
+            pulled_at: berth_model::Timestamp::now(),
+            last_used_at: None,
+        };
+        self.record(record.clone())?;
+        Ok(record)
     }
 
     /// Records `record` in the index, durably.

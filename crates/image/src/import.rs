@@ -6,11 +6,10 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use berth_model::Timestamp;
 use serde::Deserialize;
 
 use crate::digest::{Digest, HashingReader};
-use crate::image_store::ImageStore;
+use crate::image_store::{ImageStore, StoredImage};
 use crate::manifest::{
     Compression, Descriptor, ImageConfig, Index, Manifest, ManifestDocument, Platform,
 };
@@ -147,19 +146,15 @@ impl ImageStore {
                 .install_layer(&file, descriptor, diff_id, lowers)
                 .await?;
         }
-        let manifest_digest = Digest::of(&manifest_bytes);
-        self.store_blob(&manifest_digest, &manifest_bytes)?;
-        self.store_blob(&manifest.config.digest, &config_bytes)?;
-        let record = ImageRecord {
-            reference: reference.to_string(),
-            manifest: manifest_digest,
-            config: manifest.config.digest.clone(),
-            layers: config.rootfs.diff_ids.clone(),
+        let stored = StoredImage {
+            reference,
+            manifest: &manifest_bytes,
+            config_digest: &manifest.config.digest,
+            config: &config_bytes,
+            layers: &config.rootfs.diff_ids,
             size,
-            pulled_at: Timestamp::now(),
-            last_used_at: None,
         };
-        self.record(record.clone())?;
+        let record = self.commit_image(stored)?;
         tracing::info!(image = %record.reference, "image imported");
         Ok(record)
     }

@@ -7,14 +7,13 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_model::Timestamp;
 use berth_model::images::{LayerInfo, PullEvent};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use tokio::sync::mpsc;
 
 use crate::digest::Digest;
-use crate::image_store::{ImageStore, summary};
+use crate::image_store::{ImageStore, StoredImage, summary};
 use crate::manifest::{
     Compression, Descriptor, ImageConfig, Manifest, ManifestDocument, ManifestError, Platform,
     UnsupportedLayer,
@@ -190,21 +189,17 @@ impl ImageStore {
             )
             .await?;
 
-        let store_error = |e: io::Error| PullFailure::Store(e.to_string());
-        self.store_blob(&manifest_digest, &manifest_bytes)
-            .map_err(store_error)?;
-        self.store_blob(&manifest.config.digest, &config_bytes)
-            .map_err(store_error)?;
-        let record = ImageRecord {
-            reference: reference.to_string(),
-            manifest: manifest_digest,
-            config: manifest.config.digest.clone(),
-            layers: config.rootfs.diff_ids.clone(),
+        let stored = StoredImage {
+            reference,
+            manifest: &manifest_bytes,
+            config_digest: &manifest.config.digest,
+            config: &config_bytes,
+            layers: &config.rootfs.diff_ids,
             size,
-            pulled_at: Timestamp::now(),
-            last_used_at: None,
         };
-        self.record(record.clone()).map_err(store_error)?;
+        let record = self
+            .commit_image(stored)
+            .map_err(|e| PullFailure::Store(e.to_string()))?;
         progress(PullEvent::Pulled {
             image: summary(&record),
         });
