@@ -378,9 +378,8 @@ impl Runner {
             cpu_shares: Some(u64::try_from(cpu).unwrap_or(0).max(2)),
             // Until tasks get a cgroup of their own, each container carries the task's quota.
             cpu_quota: Some((task_cpu * 100_000 / 1024, 100_000)),
-            memory_limit: Some(i64::from(memory.unwrap_or(0)).max(0) << 20)
-                .filter(|m| *m > 0)
-                .or(Some(task_memory << 20)),
+            // The container's hard limit, else the task's memory (until tasks have a cgroup).
+            memory_limit: Some(memory.map_or(task_memory, i64::from) << 20),
             memory_reservation: reservation.map(|r| i64::from(r) << 20),
             pids_limit: Some(PIDS_LIMIT),
             rlimits: definition
