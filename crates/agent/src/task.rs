@@ -101,11 +101,20 @@ impl Runner {
         }
         let containers = started
             .iter()
-            .map(|c| ContainerReport {
-                name: c.name.clone(),
-                status: Some(ContainerStatus::Stopped),
-                exit_code: c.exit_code,
-                ..ContainerReport::default()
+            .map(|c| {
+                // Read before the container (and its cgroup) is deleted below.
+                let cgroup = format!("{}/{id}/{}", self.config.cgroup_parent, c.name);
+                let oom = c.exit_code == Some(137)
+                    && cgroups::oom_killed(Path::new(cgroups::CGROUP_ROOT), &cgroup);
+                ContainerReport {
+                    name: c.name.clone(),
+                    status: Some(ContainerStatus::Stopped),
+                    exit_code: c.exit_code,
+                    reason: oom.then(|| {
+                        "OutOfMemoryError: Container killed due to memory usage".to_owned()
+                    }),
+                    ..ContainerReport::default()
+                }
             })
             .collect();
         for container in started {

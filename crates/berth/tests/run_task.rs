@@ -369,3 +369,34 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_container_over_its_memory_is_reported_out_of_memory() {
+    let Setup {
+        _registry: _registry_kept,
+        berth,
+        image,
+    } = setup().await;
+    let ecs = berth.ecs();
+    register(
+        &ecs,
+        "hungry",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&image)
+            .memory(16)
+            .command("sh")
+            .command("-c")
+            .command("x=$(yes | head -c 200000000); echo survived")
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "hungry", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    let container = &task.containers()[0];
+    assert_eq!(container.exit_code(), Some(137), "{task:?}");
+    assert_eq!(
+        container.reason(),
+        Some("OutOfMemoryError: Container killed due to memory usage")
+    );
+}

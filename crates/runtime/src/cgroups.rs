@@ -55,3 +55,57 @@ mod tests {
         assert_eq!(directories(root.path(), "berth/t1").len(), 1);
     }
 }
+
+/// True when the kernel's OOM killer killed a process of the cgroup `relative` under `root`
+/// (v1: `memory.oom_control`'s `oom_kill`; v2: `memory.events`' `oom_kill`). Read it after the
+/// container exited and before it is deleted.
+pub fn oom_killed(root: &Path, relative: &str) -> bool {
+    let candidates = [
+        root.join("memory")
+            .join(relative)
+            .join("memory.oom_control"),
+        root.join(relative).join("memory.events"),
+        root.join("unified").join(relative).join("memory.events"),
+    ];
+    candidates.iter().any(|file| {
+        std::fs::read_to_string(file).is_ok_and(|text| {
+            text.lines().any(|line| {
+                line.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod oom_tests {
+    use super::*;
+
+    #[test]
+    fn reads_v1_and_v2_counters() {
+        let root = tempfile::tempdir().unwrap();
+        let v1 = root.path().join("memory/berth/t/c");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(
+            v1.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+        )
+        .unwrap();
+        assert!(!oom_killed(root.path(), "berth/t/c"));
+        std::fs::write(
+            v1.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        )
+        .unwrap();
+        assert!(oom_killed(root.path(), "berth/t/c"));
+        let v2 = root.path().join("berth/t/d");
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(
+            v2.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n",
+        )
+        .unwrap();
+        assert!(oom_killed(root.path(), "berth/t/d"));
+    }
+}

@@ -222,8 +222,8 @@ pub fn busybox_image() -> Image {
         )
         .file("etc/group", "root:x:0:\nnogroup:x:65534:\n");
     for applet in [
-        "sh", "echo", "sleep", "cat", "true", "false", "env", "id", "ls", "trap", "wget", "nc",
-        "hostname",
+        "sh", "echo", "sleep", "cat", "true", "false", "env", "id", "ls", "wget", "nc", "hostname",
+        "head", "yes", "tr",
     ] {
         layer = layer.symlink(&format!("bin/{applet}"), "busybox");
     }
