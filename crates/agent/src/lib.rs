@@ -170,8 +170,23 @@ impl Agent {
                 let _ = self.control.report(assignment.key, report).await;
             }
             _ => {
-                // A task this agent is not running but that was started: its processes went
-                // away with an earlier berth process.
+                // A task this agent is not running but that was started by an earlier berth
+                // process: until tasks are supervised and adopted, whatever is left of it is
+                // killed and cleaned up, and the task reported stopped.
+                let id = assignment
+                    .task
+                    .task_arn
+                    .as_deref()
+                    .and_then(|a| a.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let images = self.images.clone();
+                let config = self.config.clone();
+                let definition = assignment.definition.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    task::clean_up_orphan(&images, &config, &id, &definition)
+                })
+                .await;
                 let report = TaskReport {
                     status: Some(TaskStatus::Stopped),
                     stop_code: Some("TaskFailedToStart".into()),

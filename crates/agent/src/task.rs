@@ -436,6 +436,51 @@ impl Runner {
     }
 }
 
+/// Removes what an earlier berth process left of task `id`: its processes (killed), cgroups,
+/// root filesystems and network namespace. Blocking.
+pub fn clean_up_orphan(
+    images: &ImageStore,
+    config: &AgentConfig,
+    id: &str,
+    definition: &berth_model::shapes::TaskDefinition,
+) {
+    let left = cgroups::kill_and_remove(
+        Path::new(cgroups::CGROUP_ROOT),
+        &format!("{}/{id}", config.cgroup_parent),
+    );
+    if !left.is_empty() {
+        tracing::warn!(task = %id, ?left, "cgroups of an orphaned task could not be removed");
+    }
+    for container in definition
+        .container_definitions
+        .as_deref()
+        .unwrap_or_default()
+    {
+        let _ = images.unmount_rootfs(&format!(
+            "{id}-{}",
+            container.name.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Err(error) = NetworkNamespace::create(&netns_name(id)).and_then(NetworkNamespace::remove)
+    {
+        tracing::warn!(%error, task = %id, "cannot remove an orphaned task's network namespace");
+    }
+    let scratch = config.tasks_dir.join(id);
+    let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
+    let _ = std::fs::remove_dir_all(scratch.join("bundles"));
+    let _ = std::fs::create_dir_all(scratch.join("logs"));
+    for container in definition
+        .container_definitions
+        .as_deref()
+        .unwrap_or_default()
+    {
+        let _ = std::fs::write(
+            exited_marker(&scratch, container.name.as_deref().unwrap_or_default()),
+            b"",
+        );
+    }
+}
+
 /// Where container `name`'s output goes.
 pub fn log_path(scratch: &Path, name: &str) -> PathBuf {
     scratch.join("logs").join(format!("{name}.log"))

@@ -400,3 +400,64 @@ async fn a_container_over_its_memory_is_reported_out_of_memory() {
         Some("OutOfMemoryError: Container killed due to memory usage")
     );
 }
+
+#[tokio::test]
+async fn after_kill_9_a_restarted_berth_stops_and_cleans_up_orphaned_tasks() {
+    let Setup {
+        _registry: _registry_kept,
+        mut berth,
+        image,
+    } = setup().await;
+    register(
+        &berth.ecs(),
+        "long",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&image)
+            .command("sleep")
+            .command("300")
+            .build(),
+    )
+    .await;
+    let arn = run(&berth.ecs(), "long", None).await;
+    let running = wait_for(&berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
+    let pid: i32 = running.containers()[0]
+        .runtime_id()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    berth.restart();
+    let ecs = berth.ecs();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
+    assert!(
+        task.stopped_reason()
+            .unwrap_or_default()
+            .contains("earlier run of berth"),
+        "{task:?}"
+    );
+    // Nothing of it is left: process, cgroups, network namespace, mounts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned container process is still alive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = arn.rsplit('/').next().unwrap();
+    let cgroup_dirs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("berth").join(id))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
+    assert!(!std::path::Path::new(&format!("/run/netns/berth-{id}")).exists());
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(id)
+    );
+}

@@ -109,3 +109,49 @@ mod oom_tests {
         assert!(oom_killed(root.path(), "berth/t/d"));
     }
 }
+
+/// Kills every process in the cgroup `relative` and its children under `root` (SIGKILL, in
+/// every hierarchy), then removes the emptied directories, deepest first. For containers an
+/// earlier berth process started and nobody supervises any more. Returns the directories that
+/// could not be removed.
+pub fn kill_and_remove(root: &Path, relative: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for top in directories(root, relative) {
+        collect_dirs(&top, &mut dirs);
+    }
+    for dir in &dirs {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+    // Killed processes leave their cgroups once their new parent has reaped them (a zombie
+    // still counts in the pids controller): retry for a while. Deepest directories go first.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut left = Vec::new();
+    for dir in dirs {
+        while std::fs::remove_dir(&dir).is_err() && dir.exists() {
+            if std::time::Instant::now() > deadline {
+                left.push(dir.clone());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    left
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_dirs(&entry.path(), out);
+            }
+        }
+    }
+}
