@@ -7,9 +7,9 @@ use aws_sdk_ecs::types::{
     AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair,
     LaunchType, NetworkConfiguration, NetworkMode, Task, TaskOverride,
 };
-use berth_testsupport::Berth;
 use berth_testsupport::oci::{Layout, busybox_image};
 use berth_testsupport::registry::TestRegistry;
+use berth_testsupport::{Berth, register_fargate_with};
 
 fn network() -> NetworkConfiguration {
     NetworkConfiguration::builder()
@@ -22,6 +22,9 @@ fn network() -> NetworkConfiguration {
         .build()
 }
 
+/// A registry holding the busybox image and a `berth up` with a default cluster. Tests
+/// borrow from it, so the registry lives as long as the test (destructuring it with `..`
+/// would stop the registry at once).
 struct Setup {
     _registry: TestRegistry,
     berth: Berth,
@@ -45,13 +48,7 @@ async fn setup() -> Setup {
 }
 
 async fn register(ecs: &aws_sdk_ecs::Client, family: &str, container: ContainerDefinition) {
-    ecs.register_task_definition()
-        .family(family)
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(container)
+    register_fargate_with(ecs, family, container)
         .send()
         .await
         .unwrap();
@@ -88,18 +85,15 @@ async fn wait_for(ecs: &aws_sdk_ecs::Client, arn: &str, status: &str, within: Du
 
 #[tokio::test]
 async fn exit_codes_overrides_and_the_lifecycle() {
-    let Setup {
-        _registry: _registry_kept,
-        berth,
-        image,
-    } = setup().await;
+    let setup = setup().await;
+    let (berth, image) = (&setup.berth, setup.image.as_str());
     let ecs = berth.ecs();
     register(
         &ecs,
         "exits",
         ContainerDefinition::builder()
             .name("app")
-            .image(&image)
+            .image(image)
             .command("sh")
             .command("-c")
             .command("test \"$GREETING\" = hello && exit 3")
@@ -182,11 +176,8 @@ async fn exit_codes_overrides_and_the_lifecycle() {
 
 #[tokio::test]
 async fn stop_task_stops_a_running_container() {
-    let Setup {
-        _registry: _registry_kept,
-        berth,
-        image,
-    } = setup().await;
+    let setup = setup().await;
+    let (berth, image) = (&setup.berth, setup.image.as_str());
     let ecs = berth.ecs();
     // sh as PID 1 ignores SIGTERM: the stop timeout then brings SIGKILL.
     register(
@@ -194,7 +185,7 @@ async fn stop_task_stops_a_running_container() {
         "sleeper",
         ContainerDefinition::builder()
             .name("app")
-            .image(&image)
+            .image(image)
             .command("sleep")
             .command("300")
             .stop_timeout(2)
@@ -217,11 +208,8 @@ async fn stop_task_stops_a_running_container() {
 
 #[tokio::test]
 async fn a_missing_image_stops_the_task_with_cannot_pull() {
-    let Setup {
-        _registry: _registry_kept,
-        berth,
-        image,
-    } = setup().await;
+    let setup = setup().await;
+    let (berth, image) = (&setup.berth, setup.image.as_str());
     let ecs = berth.ecs();
     let missing = image.replace("busybox:v1", "busybox:missing");
     register(
@@ -251,11 +239,8 @@ async fn a_missing_image_stops_the_task_with_cannot_pull() {
 
 #[tokio::test]
 async fn containers_of_a_task_reach_each_other_on_localhost() {
-    let Setup {
-        _registry: _registry_kept,
-        berth,
-        image,
-    } = setup().await;
+    let setup = setup().await;
+    let (berth, image) = (&setup.berth, setup.image.as_str());
     let ecs = berth.ecs();
     ecs.register_task_definition()
         .family("pair")
@@ -266,7 +251,7 @@ async fn containers_of_a_task_reach_each_other_on_localhost() {
         .container_definitions(
             ContainerDefinition::builder()
                 .name("server")
-                .image(&image)
+                .image(image)
                 .essential(false)
                 .command("sh")
                 .command("-c")
@@ -276,7 +261,7 @@ async fn containers_of_a_task_reach_each_other_on_localhost() {
         .container_definitions(
             ContainerDefinition::builder()
                 .name("client")
-                .image(&image)
+                .image(image)
                 .command("sh")
                 .command("-c")
                 .command("for i in 1 2 3 4 5 6 7 8 9 10; do nc 127.0.0.1 9000 2>/dev/null | grep -q hello-from-server && exit 0; sleep 0.3; done; exit 1")
@@ -301,11 +286,8 @@ async fn containers_of_a_task_reach_each_other_on_localhost() {
 
 #[tokio::test]
 async fn berth_run_ps_logs_stop_from_the_cli() {
-    let Setup {
-        _registry: _registry_kept,
-        berth,
-        image,
-    } = setup().await;
+    let setup = setup().await;
+    let (berth, image) = (&setup.berth, setup.image.as_str());
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
 
     // Foreground: the output streams back and berth exits with the container's code.
@@ -314,7 +296,7 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
         "--rm",
         "-e",
         "WHO=berth",
-        &image,
+        image,
         "--",
         "sh",
         "-c",
@@ -330,7 +312,7 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
     let out = berth.cli(&[
         "run",
         "-d",
-        &image,
+        image,
         "--",
         "sh",
         "-c",
@@ -372,18 +354,15 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
 
 #[tokio::test]
 async fn a_container_over_its_memory_is_reported_out_of_memory() {
-    let Setup {
-        _registry: _registry_kept,
-        berth,
-        image,
-    } = setup().await;
+    let setup = setup().await;
+    let (berth, image) = (&setup.berth, setup.image.as_str());
     let ecs = berth.ecs();
     register(
         &ecs,
         "hungry",
         ContainerDefinition::builder()
             .name("app")
-            .image(&image)
+            .image(image)
             .memory(16)
             .command("sh")
             .command("-c")
@@ -403,24 +382,21 @@ async fn a_container_over_its_memory_is_reported_out_of_memory() {
 
 #[tokio::test]
 async fn after_kill_9_a_restarted_berth_stops_and_cleans_up_orphaned_tasks() {
-    let Setup {
-        _registry: _registry_kept,
-        mut berth,
-        image,
-    } = setup().await;
+    let mut setup = setup().await;
+    let image = setup.image.clone();
     register(
-        &berth.ecs(),
+        &setup.berth.ecs(),
         "long",
         ContainerDefinition::builder()
             .name("app")
-            .image(&image)
+            .image(image)
             .command("sleep")
             .command("300")
             .build(),
     )
     .await;
-    let arn = run(&berth.ecs(), "long", None).await;
-    let running = wait_for(&berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
+    let arn = run(&setup.berth.ecs(), "long", None).await;
+    let running = wait_for(&setup.berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
     let pid: i32 = running.containers()[0]
         .runtime_id()
         .unwrap()
@@ -428,8 +404,8 @@ async fn after_kill_9_a_restarted_berth_stops_and_cleans_up_orphaned_tasks() {
         .unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
 
-    berth.restart();
-    let ecs = berth.ecs();
+    setup.berth.restart();
+    let ecs = setup.berth.ecs();
     let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
     assert!(
         task.stopped_reason()

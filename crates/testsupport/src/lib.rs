@@ -238,19 +238,30 @@ pub fn register_fargate(
     ecs: &aws_sdk_ecs::Client,
     family: &str,
 ) -> RegisterTaskDefinitionFluentBuilder {
+    register_fargate_with(
+        ecs,
+        family,
+        ContainerDefinition::builder()
+            .name("my-container")
+            .image("nginx")
+            .port_mappings(PortMapping::builder().container_port(80).build())
+            .build(),
+    )
+}
+
+/// A Fargate task definition (awsvpc, 256 CPU / 512 MiB) in `family` with `container`.
+pub fn register_fargate_with(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    container: ContainerDefinition,
+) -> RegisterTaskDefinitionFluentBuilder {
     ecs.register_task_definition()
         .family(family)
         .network_mode(NetworkMode::Awsvpc)
         .requires_compatibilities(Compatibility::Fargate)
         .cpu("256")
         .memory("512")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("my-container")
-                .image("nginx")
-                .port_mappings(PortMapping::builder().container_port(80).build())
-                .build(),
-        )
+        .container_definitions(container)
 }
 
 /// Starts `berth up` on `listen` with `data_dir` and returns it with its endpoint once it has
