@@ -27,6 +27,72 @@ pub fn directories(root: &Path, relative: &str) -> Vec<PathBuf> {
     found
 }
 
+/// The limits of a task's cgroup, which its containers' cgroups sit under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskLimits {
+    /// CFS quota per period, microseconds (task cpu units / 1024 × period).
+    pub cpu_quota: i64,
+    /// CFS period, microseconds.
+    pub cpu_period: u64,
+    /// Hard memory limit, bytes.
+    pub memory: i64,
+    /// Most processes at once, over all the task's containers.
+    pub pids: i64,
+}
+
+/// Creates the cgroup `relative` under `root` with `limits`: in the cpu, memory and pids v1
+/// hierarchies, or in the unified hierarchy (with those controllers enabled for it and its
+/// children) on a pure cgroup v2 host.
+pub fn create_task_cgroup(root: &Path, relative: &str, limits: TaskLimits) -> std::io::Result<()> {
+    let write = |dir: &Path, file: &str, value: String| {
+        std::fs::write(dir.join(file), value).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot write {}: {error}", dir.join(file).display()),
+            )
+        })
+    };
+    if root.join("cgroup.controllers").exists() {
+        let dir = root.join(relative);
+        std::fs::create_dir_all(&dir)?;
+        // Each level hands the controllers down to the next; the task's own level hands
+        // them to its containers. A controller the host lacks is left out, not fatal.
+        let mut level = root.to_path_buf();
+        for part in std::iter::once("").chain(relative.split('/')) {
+            level = level.join(part);
+            for controller in ["+cpu", "+memory", "+pids"] {
+                let _ = std::fs::write(level.join("cgroup.subtree_control"), controller);
+            }
+        }
+        write(
+            &dir,
+            "cpu.max",
+            format!("{} {}", limits.cpu_quota, limits.cpu_period),
+        )?;
+        write(&dir, "memory.max", limits.memory.to_string())?;
+        write(&dir, "pids.max", limits.pids.to_string())?;
+        return Ok(());
+    }
+    let hierarchy = |controller: &str| {
+        let dir = root.join(controller);
+        dir.is_dir().then(|| dir.join(relative))
+    };
+    if let Some(dir) = hierarchy("cpu") {
+        std::fs::create_dir_all(&dir)?;
+        write(&dir, "cpu.cfs_period_us", limits.cpu_period.to_string())?;
+        write(&dir, "cpu.cfs_quota_us", limits.cpu_quota.to_string())?;
+    }
+    if let Some(dir) = hierarchy("memory") {
+        std::fs::create_dir_all(&dir)?;
+        write(&dir, "memory.limit_in_bytes", limits.memory.to_string())?;
+    }
+    if let Some(dir) = hierarchy("pids") {
+        std::fs::create_dir_all(&dir)?;
+        write(&dir, "pids.max", limits.pids.to_string())?;
+    }
+    Ok(())
+}
+
 /// Removes the (empty) directories for `relative` under `root`; returns those that could
 /// not be removed (still holding processes or children).
 pub fn remove(root: &Path, relative: &str) -> Vec<PathBuf> {
@@ -39,6 +105,41 @@ pub fn remove(root: &Path, relative: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMITS: TaskLimits = TaskLimits {
+        cpu_quota: 25_000,
+        cpu_period: 100_000,
+        memory: 512 << 20,
+        pids: 100,
+    };
+
+    #[test]
+    fn task_limits_go_to_each_v1_hierarchy() {
+        let root = tempfile::tempdir().unwrap();
+        for hierarchy in ["cpu", "memory", "pids", "unified"] {
+            std::fs::create_dir(root.path().join(hierarchy)).unwrap();
+        }
+        create_task_cgroup(root.path(), "berth/t1", LIMITS).unwrap();
+        let read = |file: &str| std::fs::read_to_string(root.path().join(file)).unwrap();
+        assert_eq!(read("cpu/berth/t1/cpu.cfs_quota_us"), "25000");
+        assert_eq!(read("cpu/berth/t1/cpu.cfs_period_us"), "100000");
+        assert_eq!(read("memory/berth/t1/memory.limit_in_bytes"), "536870912");
+        assert_eq!(read("pids/berth/t1/pids.max"), "100");
+        assert!(!root.path().join("unified/berth").exists());
+    }
+
+    #[test]
+    fn task_limits_go_to_the_unified_hierarchy_on_v2() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu memory pids").unwrap();
+        create_task_cgroup(root.path(), "berth/t1", LIMITS).unwrap();
+        let read = |file: &str| std::fs::read_to_string(root.path().join(file)).unwrap();
+        assert_eq!(read("berth/t1/cpu.max"), "25000 100000");
+        assert_eq!(read("berth/t1/memory.max"), "536870912");
+        assert_eq!(read("berth/t1/pids.max"), "100");
+        // A plain directory stands in for cgroupfs: the last enabling write is what is left.
+        assert_eq!(read("berth/cgroup.subtree_control"), "+pids");
+    }
 
     #[test]
     fn finds_and_removes_per_hierarchy_directories() {

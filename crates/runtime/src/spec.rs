@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{
     Capability, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace,
     LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    UserBuilder,
 };
 
 use crate::process::User;
@@ -92,7 +93,13 @@ pub struct ContainerConfig {
     pub rlimits: Vec<Rlimit>,
     /// Namespaces to join.
     pub shared: SharedNamespaces,
+    /// An init process to run the command under (`initProcessEnabled`): the host path of a
+    /// static init binary (tini), mounted read-only at [`INIT_PATH`] as Docker mounts its own.
+    pub init: Option<PathBuf>,
 }
+
+/// Where a container's init process is mounted, as Docker names it.
+pub const INIT_PATH: &str = "/sbin/docker-init";
 
 /// Why a spec could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -130,9 +137,17 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
                 .map_err(invalid)?,
         );
     }
+    let args = match &config.init {
+        // The init reaps zombies and forwards signals to the command it runs.
+        Some(_) => [INIT_PATH.to_owned(), "--".to_owned()]
+            .into_iter()
+            .chain(config.args.iter().cloned())
+            .collect(),
+        None => config.args.clone(),
+    };
     let process = ProcessBuilder::default()
         .terminal(false)
-        .args(config.args.clone())
+        .args(args)
         .env(config.env.clone())
         .cwd(PathBuf::from(&config.cwd))
         .user(
@@ -156,6 +171,21 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
             .build()
             .map_err(invalid)?,
     ));
+    if let Some(init) = &config.init {
+        let mount = MountBuilder::default()
+            .destination(INIT_PATH)
+            .typ("bind")
+            .source(init.clone())
+            .options(vec![
+                "bind".into(),
+                "ro".into(),
+                "nosuid".into(),
+                "nodev".into(),
+            ])
+            .build()
+            .map_err(invalid)?;
+        spec.mounts_mut().get_or_insert_with(Vec::new).push(mount);
+    }
     // A container that joins another's UTS namespace shares its hostname.
     spec.set_hostname(config.shared.uts.is_none().then(|| config.hostname.clone()));
 
@@ -192,6 +222,25 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
     linux.set_cgroups_path(Some(config.cgroups_path.clone()));
     linux.set_namespaces(Some(namespaces(&config.shared)?));
     Ok(spec)
+}
+
+/// Makes the container of `spec` join the UTS and IPC namespaces at `uts` and `ipc` (the
+/// task's sandbox, which holds its hostname) instead of creating its own.
+pub fn join_sandbox(spec: &mut Spec, uts: &Path, ipc: &Path) {
+    spec.set_hostname(None);
+    if let Some(namespaces) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|linux| linux.namespaces_mut().as_mut())
+    {
+        for namespace in namespaces.iter_mut() {
+            match namespace.typ() {
+                LinuxNamespaceType::Uts => namespace.set_path(Some(uts.to_path_buf())),
+                LinuxNamespaceType::Ipc => namespace.set_path(Some(ipc.to_path_buf())),
+                _ => namespace,
+            };
+        }
+    }
 }
 
 fn namespaces(shared: &SharedNamespaces) -> Result<Vec<LinuxNamespace>, SpecError> {
@@ -263,7 +312,52 @@ mod tests {
                 hard: 4096,
             }],
             shared: SharedNamespaces::default(),
+            init: None,
         }
+    }
+
+    #[test]
+    fn an_init_process_wraps_the_command_and_is_mounted_read_only() {
+        let mut with_init = config(Path::new("/rootfs"));
+        with_init.init = Some("/usr/bin/tini-static".into());
+        let json = serde_json::to_value(generate(&with_init).unwrap()).unwrap();
+        assert_eq!(
+            json["process"]["args"],
+            serde_json::json!(["/sbin/docker-init", "--", "/bin/sh", "-c", "exit 3"])
+        );
+        let mount = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == INIT_PATH)
+            .unwrap();
+        assert_eq!(mount["source"], "/usr/bin/tini-static");
+        assert!(mount["options"].as_array().unwrap().contains(&"ro".into()));
+    }
+
+    #[test]
+    fn joining_the_sandbox_sets_uts_and_ipc_paths_and_drops_the_hostname() {
+        let mut spec = generate(&config(Path::new("/rootfs"))).unwrap();
+        assert!(spec.hostname().is_some());
+        join_sandbox(
+            &mut spec,
+            Path::new("/proc/7/ns/uts"),
+            Path::new("/proc/7/ns/ipc"),
+        );
+        assert_eq!(spec.hostname(), &None);
+        let json = serde_json::to_value(&spec).unwrap();
+        let path_of = |kind: &str| {
+            json["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["type"] == kind)
+                .map(|n| n["path"].clone())
+                .unwrap()
+        };
+        assert_eq!(path_of("uts"), "/proc/7/ns/uts");
+        assert_eq!(path_of("ipc"), "/proc/7/ns/ipc");
+        assert_eq!(path_of("pid"), serde_json::Value::Null);
     }
 
     #[test]

@@ -43,6 +43,7 @@ fn config(rootfs: &Path, script: &str, id: &str) -> ContainerConfig {
         pids_limit: Some(64),
         rlimits: vec![],
         shared: Default::default(),
+        init: None,
     }
 }
 
