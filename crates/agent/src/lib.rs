@@ -1,14 +1,12 @@
-//! The node agent: watches the tasks assigned to this node, turns each one into running
-//! containers — images pulled, root filesystems mounted, containers started with their limits —
-//! and reports what it observes back to the control plane.
+//! The node agent: watches the tasks assigned to this node, prepares each one — images
+//! pulled, network namespace, task cgroup, root filesystems, container specs — hands it to a
+//! supervisor process of its own (`berth-shim`) and reports what the supervisor observes back
+//! to the control plane. Tasks outlive the agent: when it starts, it adopts the tasks an
+//! earlier one left running.
 //!
 //! It speaks to the control plane only through [`ControlPlane`], which the binary implements
 //! in-process today and a remote agent will implement over the network; it never sees HTTP.
-//!
-//! Not yet here (the rest of the "Run tasks for real" issue): the per-task supervisor process
-//! and restart adoption, task-level cgroups, dependsOn, OOM reporting, log rotation.
 
-mod container;
 mod task;
 
 use std::collections::{HashMap, HashSet};
@@ -63,6 +61,12 @@ pub struct AgentConfig {
     pub runtime_dir: PathBuf,
     /// The cgroup every task's cgroups go under.
     pub cgroup_parent: String,
+    /// The `berth` binary, run as `berth shim` to supervise each task.
+    pub shim_binary: PathBuf,
+    /// A static init binary (tini) for containers with `initProcessEnabled`.
+    pub init_binary: Option<PathBuf>,
+    /// How big each container's log may grow.
+    pub log_limits: berth_logs::LogLimits,
 }
 
 /// Where a task's container logs are on this node: `(log file, exited marker)`. The log holds
@@ -73,6 +77,27 @@ pub fn container_log(config: &AgentConfig, task_id: &str, container: &str) -> (P
         task::log_path(&scratch, container),
         task::exited_marker(&scratch, container),
     )
+}
+
+/// The root filesystems (by id) of the tasks on this node still under a supervisor: those a
+/// restarted berth must keep for the tasks it adopts.
+pub fn rootfs_in_use(config: &AgentConfig) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(&config.tasks_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let files = berth_shim::ShimFiles::new(&entry.path());
+            if !files.socket.exists() {
+                return None;
+            }
+            let plan: berth_shim::TaskPlan =
+                serde_json::from_slice(&std::fs::read(&files.plan).ok()?).ok()?;
+            Some(plan.containers.into_iter().map(|c| c.runtime_id))
+        })
+        .flatten()
+        .collect()
 }
 
 /// The node agent.
@@ -147,19 +172,7 @@ impl Agent {
         match (last, desired) {
             (TaskStatus::Stopped, _) => {}
             (TaskStatus::Provisioning, DesiredStatus::Running) => {
-                let (stop_tx, stop_rx) = watch::channel(false);
-                running.insert(assignment.key.clone(), stop_tx);
-                let runner = task::Runner {
-                    control: self.control.clone(),
-                    images: self.images.clone(),
-                    config: self.config.clone(),
-                };
-                let finished = finished.clone();
-                tokio::spawn(async move {
-                    let key = assignment.key.clone();
-                    runner.run(assignment, stop_rx).await;
-                    let _ = finished.send(key);
-                });
+                self.spawn_runner(assignment, false, running, finished);
             }
             (TaskStatus::Provisioning, DesiredStatus::Stopped) => {
                 // Stopped before it started: nothing to tear down.
@@ -170,33 +183,42 @@ impl Agent {
                 let _ = self.control.report(assignment.key, report).await;
             }
             _ => {
-                // A task this agent is not running but that was started by an earlier berth
-                // process: until tasks are supervised and adopted, whatever is left of it is
-                // killed and cleaned up, and the task reported stopped.
-                let id = assignment
-                    .task
-                    .task_arn
-                    .as_deref()
-                    .and_then(|a| a.rsplit('/').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                let images = self.images.clone();
-                let config = self.config.clone();
-                let definition = assignment.definition.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    task::clean_up_orphan(&images, &config, &id, &definition)
-                })
-                .await;
-                let report = TaskReport {
-                    status: Some(TaskStatus::Stopped),
-                    stop_code: Some("TaskFailedToStart".into()),
-                    stopped_reason: Some(
-                        "Task stopped: its containers ended with an earlier run of berth, which cannot adopt running tasks yet".into(),
-                    ),
-                    ..TaskReport::default()
-                };
-                let _ = self.control.report(assignment.key, report).await;
+                // Started by an earlier berth process: adopt it (its supervisor kept it going).
+                // A stop asked for meanwhile is passed on at once.
+                self.spawn_runner(assignment, true, running, finished);
             }
         }
+    }
+
+    fn spawn_runner(
+        &self,
+        assignment: Assignment,
+        adopt: bool,
+        running: &mut HashMap<String, watch::Sender<bool>>,
+        finished: &mpsc::UnboundedSender<String>,
+    ) {
+        let desired_stop = assignment
+            .task
+            .desired_status
+            .as_deref()
+            .and_then(DesiredStatus::parse)
+            == Some(DesiredStatus::Stopped);
+        let (stop_tx, stop_rx) = watch::channel(desired_stop);
+        running.insert(assignment.key.clone(), stop_tx);
+        let runner = task::Runner {
+            control: self.control.clone(),
+            images: self.images.clone(),
+            config: self.config.clone(),
+        };
+        let finished = finished.clone();
+        tokio::spawn(async move {
+            let key = assignment.key.clone();
+            if adopt {
+                runner.adopt(assignment, stop_rx).await;
+            } else {
+                runner.run(assignment, stop_rx).await;
+            }
+            let _ = finished.send(key);
+        });
     }
 }

@@ -1,8 +1,12 @@
-//! Running one task: pull its images, mount a root filesystem per container, start the
-//! containers (the first creates the task's network, UTS and IPC namespaces, the others join
-//! them), report RUNNING, then wait for an essential container to exit or for a stop request,
-//! stop the rest (SIGTERM, then SIGKILL after stopTimeout), clean up and report STOPPED with
-//! each container's exit code.
+//! One task on this node. A new task is prepared here — images pulled, network namespace,
+//! task cgroup, a root filesystem and OCI spec per container — and handed to its supervisor
+//! process (`berth shim`, see the `berth-shim` crate), which starts and stops the containers.
+//! From then on the runner follows the supervisor's state over its socket and relays it to the
+//! control plane; a stop request goes the other way. When the supervisor is done, the runner
+//! releases what it prepared and reports STOPPED.
+//!
+//! A task an earlier berth process started is adopted: the runner reconnects to its
+//! supervisor, or reads the state it left if it finished meanwhile.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,21 +16,27 @@ use std::time::Duration;
 use berth_image::ImageStore;
 use berth_model::Timestamp;
 use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
-use berth_model::shapes::{ContainerDefinition, ContainerOverride};
+use berth_model::shapes::{ContainerDefinition, ContainerOverride, TaskDefinition};
 use berth_net::NetworkNamespace;
-use berth_runtime::cgroups;
-use berth_runtime::executor::Stdio;
+use berth_runtime::cgroups::{self, TaskLimits};
 use berth_runtime::process::{command_line, environment, resolve_user};
 use berth_runtime::spec::{ContainerConfig, Rlimit, SharedNamespaces, generate};
+use berth_shim::{
+    Condition, Dependency, Phase, PlannedContainer, Request, ShimFiles, ShimState, TaskPlan,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
 use tokio::sync::watch;
 
-use crate::container::ContainerHandle;
 use crate::{AgentConfig, Assignment, ControlPlane};
 
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Most processes one container may have.
-const PIDS_LIMIT: i64 = 4096;
+/// Most processes one task may have.
+const TASK_PIDS_LIMIT: i64 = 4096;
+const CFS_PERIOD: u64 = 100_000;
+/// The longest path a Unix socket address holds.
+const MAX_SOCKET_PATH: usize = 107;
 
 pub struct Runner {
     pub control: Arc<dyn ControlPlane>,
@@ -34,148 +44,66 @@ pub struct Runner {
     pub config: AgentConfig,
 }
 
-/// A started container of the task.
-struct Started {
-    name: String,
-    essential: bool,
-    handle: ContainerHandle,
-    exit_code: Option<i32>,
+/// What the runner has told the control plane so far.
+#[derive(Default)]
+struct Relayed {
+    phase: Option<Phase>,
+    containers: HashMap<String, berth_shim::ContainerState>,
 }
 
 impl Runner {
+    /// Runs a task new to this node.
     pub async fn run(&self, assignment: Assignment, mut stop: watch::Receiver<bool>) {
-        let key = assignment.key.clone();
-        let id = assignment
-            .task
-            .task_arn
-            .as_deref()
-            .and_then(|a| a.rsplit('/').next())
-            .unwrap_or("task")
-            .to_owned();
+        let id = task_id(&assignment);
         let scratch = self.config.tasks_dir.join(&id);
-        let outcome = self.start(&assignment, &id, &scratch, &mut stop).await;
-        let (mut started, failure) = match outcome {
-            Ok(started) => (started, None),
-            Err((started, failure)) => (started, Some(failure)),
-        };
-
-        let (stop_code, reason) = match failure {
-            Some(failure) => ("TaskFailedToStart".to_owned(), failure),
-            None => {
-                self.report(&key, running_report(&started)).await;
-                wait_for_end(&mut started, &mut stop).await
-            }
-        };
-        self.report(
-            &key,
-            TaskReport {
-                status: Some(TaskStatus::Stopping),
-                ..TaskReport::default()
-            },
-        )
-        .await;
-        let timeout = stop_timeout(&assignment.definition);
-        stop_all(&mut started, timeout).await;
-        self.report(
-            &key,
-            TaskReport {
-                status: Some(TaskStatus::Deprovisioning),
-                ..TaskReport::default()
-            },
-        )
-        .await;
-
-        // Every container is done now, including those that never started: followers of
-        // their logs may stop.
-        let _ = std::fs::create_dir_all(scratch.join("logs"));
-        for definition in assignment
-            .definition
-            .container_definitions
-            .as_deref()
-            .unwrap_or_default()
-        {
-            let _ = std::fs::write(
-                exited_marker(&scratch, definition.name.as_deref().unwrap_or_default()),
-                b"",
-            );
-        }
-        let containers = started
-            .iter()
-            .map(|c| {
-                // Read before the container (and its cgroup) is deleted below.
-                let cgroup = format!("{}/{id}/{}", self.config.cgroup_parent, c.name);
-                let oom = c.exit_code == Some(137)
-                    && cgroups::oom_killed(Path::new(cgroups::CGROUP_ROOT), &cgroup);
-                ContainerReport {
-                    name: c.name.clone(),
-                    status: Some(ContainerStatus::Stopped),
-                    exit_code: c.exit_code,
-                    reason: oom.then(|| {
-                        "OutOfMemoryError: Container killed due to memory usage".to_owned()
-                    }),
-                    ..ContainerReport::default()
-                }
-            })
-            .collect();
-        for container in started {
-            container.handle.delete().await;
-        }
-        for definition in assignment
-            .definition
-            .container_definitions
-            .as_deref()
-            .unwrap_or_default()
-        {
-            let rootfs_id = format!("{id}-{}", definition.name.as_deref().unwrap_or_default());
-            if let Err(error) = self.images.unmount_rootfs(&rootfs_id) {
-                tracing::warn!(%error, task = %id, "cannot remove a root filesystem");
+        match self.prepare(&assignment, &id, &scratch, &mut stop).await {
+            Ok(connection) => self.follow(&assignment, &id, connection, stop).await,
+            Err(reason) => {
+                self.release(&id, &assignment.definition).await;
+                self.report(
+                    &assignment.key,
+                    TaskReport {
+                        status: Some(TaskStatus::Stopped),
+                        stop_code: Some("TaskFailedToStart".into()),
+                        stopped_reason: Some(reason),
+                        ..TaskReport::default()
+                    },
+                )
+                .await;
             }
         }
-        let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
-        let left = cgroups::remove(Path::new(cgroups::CGROUP_ROOT), &task_cgroup);
-        if !left.is_empty() {
-            tracing::warn!(task = %id, ?left, "task cgroups still in use; left in place");
-        }
-        if let Err(error) =
-            NetworkNamespace::create(&netns_name(&id)).and_then(NetworkNamespace::remove)
-        {
-            tracing::warn!(%error, task = %id, "cannot remove the task's network namespace");
-        }
-        let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
-        let _ = std::fs::remove_dir_all(scratch.join("bundles"));
-        self.report(
-            &key,
-            TaskReport {
-                status: Some(TaskStatus::Stopped),
-                stop_code: Some(stop_code),
-                stopped_reason: Some(reason),
-                containers,
-                ..TaskReport::default()
-            },
-        )
-        .await;
     }
 
-    /// Pulls, mounts and starts every container. On failure returns what did start and the
-    /// reason, in ECS's words.
-    async fn start(
+    /// Takes over a task an earlier berth process started.
+    pub async fn adopt(&self, assignment: Assignment, stop: watch::Receiver<bool>) {
+        let id = task_id(&assignment);
+        let files = ShimFiles::new(&self.config.tasks_dir.join(&id));
+        match UnixStream::connect(&files.socket).await {
+            Ok(connection) => {
+                tracing::info!(task = %id, "adopted a running task");
+                self.follow(&assignment, &id, connection, stop).await;
+            }
+            Err(_) => {
+                let state = ShimState::load(&files.state);
+                self.conclude(&assignment, &id, state).await;
+            }
+        }
+    }
+
+    /// Pulls, prepares and hands the task to its supervisor; returns the connection to it, or
+    /// why the task cannot start, in ECS's words.
+    async fn prepare(
         &self,
         assignment: &Assignment,
         id: &str,
         scratch: &Path,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<Vec<Started>, (Vec<Started>, String)> {
+    ) -> Result<UnixStream, String> {
         let key = &assignment.key;
         let definitions = assignment
             .definition
             .container_definitions
             .clone()
-            .unwrap_or_default();
-        let overrides: Vec<ContainerOverride> = assignment
-            .task
-            .overrides
-            .as_ref()
-            .and_then(|o| o.container_overrides.clone())
             .unwrap_or_default();
         self.report(
             key,
@@ -208,7 +136,7 @@ impl Runner {
                         ..TaskReport::default()
                     };
                     self.report(key, report).await;
-                    return Err((Vec::new(), message));
+                    return Err(message);
                 }
             }
         }
@@ -229,73 +157,251 @@ impl Runner {
             },
         )
         .await;
+        if *stop.borrow() {
+            return Err("Task stopped before all its containers started".into());
+        }
 
-        // The task's network namespace, loopback up: every container joins it.
-        let network = match NetworkNamespace::create(&netns_name(id)) {
-            Ok(network) => network,
-            Err(error) => {
-                return Err((
-                    Vec::new(),
-                    format!(
-                        "ResourceInitializationError: failed to create the task's network namespace: {error}"
-                    ),
-                ));
-            }
-        };
-        let mut started: Vec<Started> = Vec::new();
+        let network = NetworkNamespace::create(&netns_name(id)).map_err(|error| {
+            format!(
+                "ResourceInitializationError: failed to create the task's network namespace: {error}"
+            )
+        })?;
+        let limits = task_limits(assignment);
+        let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
+        cgroups::create_task_cgroup(Path::new(cgroups::CGROUP_ROOT), &task_cgroup, limits)
+            .map_err(|error| {
+                format!("ResourceInitializationError: failed to create the task's cgroup: {error}")
+            })?;
+        let overrides: Vec<ContainerOverride> = assignment
+            .task
+            .overrides
+            .as_ref()
+            .and_then(|o| o.container_overrides.clone())
+            .unwrap_or_default();
+        let hostname: String = id.chars().take(12).collect();
+        let mut containers = Vec::new();
         for definition in &definitions {
-            if *stop.borrow() {
-                return Err((
-                    started,
-                    "Task stopped before all its containers started".into(),
-                ));
-            }
             let name = definition.name.clone().unwrap_or_default();
             let container_override = overrides
                 .iter()
                 .find(|o| o.name.as_deref() == Some(name.as_str()));
-            // UTS and IPC come from the first container (a sandbox process will hold them
-            // once tasks are supervised); the network namespace is the task's own.
-            let first = started.first().map(|first| first.handle.pid);
-            let shared = SharedNamespaces {
-                network: Some(network.path()),
-                uts: first.map(|pid| format!("/proc/{pid}/ns/uts").into()),
-                ipc: first.map(|pid| format!("/proc/{pid}/ns/ipc").into()),
-            };
-            match self
-                .start_container(
-                    assignment,
+            let planned = self
+                .plan_container(
                     id,
                     scratch,
                     definition,
                     container_override,
-                    shared,
+                    &network.path(),
+                    &hostname,
                 )
                 .await
-            {
-                Ok(handle) => started.push(Started {
-                    name,
-                    essential: definition.essential != Some(false),
-                    handle,
-                    exit_code: None,
-                }),
-                Err(reason) => {
-                    return Err((started, format!("CannotStartContainerError: {reason}")));
+                .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
+            containers.push(planned);
+        }
+        let plan = TaskPlan {
+            task_id: id.to_owned(),
+            hostname,
+            state_root: self.config.runtime_dir.clone(),
+            stop_timeout_ms: u64::try_from(stop_timeout(&assignment.definition).as_millis())
+                .unwrap_or(u64::MAX),
+            log_max_bytes: self.config.log_limits.max_bytes,
+            log_max_files: self.config.log_limits.max_files,
+            containers,
+        };
+        self.spawn_supervisor(scratch, &plan)
+            .await
+            .map_err(|error| {
+                format!(
+                    "ResourceInitializationError: failed to start the task's supervisor: {error}"
+                )
+            })
+    }
+
+    /// Writes the plan, binds the supervisor's socket and starts `berth shim` with it as its
+    /// standard input; returns the agent's connection, made before the supervisor even runs.
+    async fn spawn_supervisor(
+        &self,
+        scratch: &Path,
+        plan: &TaskPlan,
+    ) -> std::io::Result<UnixStream> {
+        let files = ShimFiles::new(scratch);
+        if files.socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(std::io::Error::other(format!(
+                "the socket path {} is too long for a Unix socket: use a shorter data directory",
+                files.socket.display()
+            )));
+        }
+        std::fs::write(&files.plan, serde_json::to_vec(plan)?)?;
+        let _ = std::fs::remove_file(&files.socket);
+        let listener = std::os::unix::net::UnixListener::bind(&files.socket)?;
+        let connection = std::os::unix::net::UnixStream::connect(&files.socket)?;
+        let log = std::fs::File::create(&files.log)?;
+        let mut child = tokio::process::Command::new(&self.config.shim_binary)
+            .arg("shim")
+            .arg(scratch)
+            .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                listener,
+            )))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: a Ctrl-C meant for `berth up` does not reach tasks.
+            .process_group(0)
+            .spawn()?;
+        // Reaped here while this berth lives; by init once it is gone.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        connection.set_nonblocking(true)?;
+        UnixStream::from_std(connection)
+    }
+
+    /// Relays the supervisor's state until the task has stopped, forwarding a stop request;
+    /// then releases the task's resources and reports it STOPPED.
+    async fn follow(
+        &self,
+        assignment: &Assignment,
+        id: &str,
+        connection: UnixStream,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let (read, mut write) = connection.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut relayed = Relayed::default();
+        let mut stop_sent = false;
+        let mut last: Option<ShimState> = None;
+        loop {
+            if !stop_sent && *stop.borrow() {
+                let mut request = serde_json::to_vec(&Request::Stop).unwrap_or_default();
+                request.push(b'\n');
+                // A supervisor that is gone cannot be asked; its end shows on the socket.
+                let _ = write.write_all(&request).await;
+                stop_sent = true;
+            }
+            tokio::select! {
+                line = lines.next_line() => {
+                    let Ok(Some(line)) = line else { break };
+                    let Ok(state) = serde_json::from_str::<ShimState>(&line) else {
+                        tracing::warn!(task = %id, "unreadable state from the task's supervisor");
+                        continue;
+                    };
+                    self.relay(&assignment.key, &state, &mut relayed).await;
+                    let stopped = state.phase == Phase::Stopped;
+                    last = Some(state);
+                    if stopped {
+                        break;
+                    }
+                }
+                changed = stop.changed(), if !stop_sent => {
+                    if changed.is_err() {
+                        // The agent is going away: the task carries on under its supervisor.
+                        return;
+                    }
                 }
             }
         }
-        Ok(started)
+        // The supervisor saves each state before it sends it: the file is at least as new.
+        let state = ShimState::load(&ShimFiles::new(&self.config.tasks_dir.join(id)).state)
+            .filter(|s| s.phase == Phase::Stopped)
+            .or(last);
+        self.conclude(assignment, id, state).await;
     }
 
-    async fn start_container(
+    /// Reports what changed since the last relay: task phase and container states.
+    async fn relay(&self, key: &str, state: &ShimState, relayed: &mut Relayed) {
+        let mut report = TaskReport::default();
+        if relayed.phase != Some(state.phase) {
+            report.status = match state.phase {
+                Phase::Starting => None,
+                Phase::Running => Some(TaskStatus::Running),
+                // The final report says STOPPED once resources are released.
+                Phase::Stopping | Phase::Stopped => Some(TaskStatus::Stopping),
+            };
+            relayed.phase = Some(state.phase);
+        }
+        for container in &state.containers {
+            if relayed.containers.get(&container.name) != Some(container) {
+                report.containers.push(container_report(container));
+                relayed
+                    .containers
+                    .insert(container.name.clone(), container.clone());
+            }
+        }
+        if report.status.is_some() || !report.containers.is_empty() {
+            self.report(key, report).await;
+        }
+    }
+
+    /// Releases the task's resources and reports it STOPPED: as its supervisor recorded when
+    /// it finished, or, when it vanished, with what it left and a reason that says so.
+    async fn conclude(&self, assignment: &Assignment, id: &str, state: Option<ShimState>) {
+        let key = &assignment.key;
+        self.report(
+            key,
+            TaskReport {
+                status: Some(TaskStatus::Deprovisioning),
+                ..TaskReport::default()
+            },
+        )
+        .await;
+        self.release(id, &assignment.definition).await;
+        let finished = state.as_ref().is_some_and(|s| s.phase == Phase::Stopped);
+        let (stop_code, reason) = match state.as_ref().and_then(|s| s.stop.clone()) {
+            Some(cause) if finished => (cause.code, cause.reason),
+            _ if state.is_some() => (
+                "TaskFailedToStart".to_owned(),
+                "Task stopped: its supervisor process ended unexpectedly; its containers were killed".to_owned(),
+            ),
+            _ => (
+                "TaskFailedToStart".to_owned(),
+                "ResourceInitializationError: berth stopped while the task was starting".to_owned(),
+            ),
+        };
+        let containers = state
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .map(|c| ContainerReport {
+                        status: Some(ContainerStatus::Stopped),
+                        ..container_report(c)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.report(
+            key,
+            TaskReport {
+                status: Some(TaskStatus::Stopped),
+                stop_code: Some(stop_code),
+                stopped_reason: Some(reason),
+                containers,
+                ..TaskReport::default()
+            },
+        )
+        .await;
+    }
+
+    /// Removes what the task held on this node, whatever state it was left in.
+    async fn release(&self, id: &str, definition: &TaskDefinition) {
+        let images = self.images.clone();
+        let config = self.config.clone();
+        let id = id.to_owned();
+        let definition = definition.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            release_task_resources(&images, &config, &id, &definition)
+        })
+        .await;
+    }
+
+    /// Mounts container `definition`'s root filesystem and decides its spec.
+    async fn plan_container(
         &self,
-        assignment: &Assignment,
         id: &str,
         scratch: &Path,
         definition: &ContainerDefinition,
         container_override: Option<&ContainerOverride>,
-        shared: SharedNamespaces,
-    ) -> Result<ContainerHandle, String> {
+        network: &Path,
+        hostname: &str,
+    ) -> Result<PlannedContainer, String> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
         let container_scratch = scratch.join("rootfs").join(&name);
@@ -331,14 +437,10 @@ impl Runner {
             };
         let definition_env = pairs(definition.environment.as_ref());
         let override_env = pairs(container_override.and_then(|o| o.environment.as_ref()));
-        let hostname = definition
-            .hostname
-            .clone()
-            .unwrap_or_else(|| id.chars().take(12).collect());
         let env = environment(
             image_config.env.as_deref().unwrap_or_default(),
             &[&definition_env, &override_env],
-            &hostname,
+            hostname,
         );
         let read = |path: &str| std::fs::read_to_string(rootfs.path.join(path)).unwrap_or_default();
         let user_spec = definition
@@ -348,18 +450,6 @@ impl Runner {
             .unwrap_or_default();
         let user = resolve_user(&user_spec, &read("etc/passwd"), &read("etc/group"))
             .map_err(|e| e.to_string())?;
-        let task_cpu: i64 = assignment
-            .task
-            .cpu
-            .as_deref()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(256);
-        let task_memory: i64 = assignment
-            .task
-            .memory
-            .as_deref()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(512);
         let memory = container_override
             .and_then(|o| o.memory)
             .or(definition.memory);
@@ -370,6 +460,19 @@ impl Runner {
             .and_then(|o| o.cpu)
             .or(definition.cpu)
             .unwrap_or(0);
+        let init = if definition
+            .linux_parameters
+            .as_ref()
+            .and_then(|l| l.init_process_enabled)
+            .unwrap_or(false)
+        {
+            Some(self.config.init_binary.clone().ok_or_else(|| {
+                "initProcessEnabled needs a static init binary on the node (tini-static, from Debian's tini package; see berth up --init-path)".to_owned()
+            })?)
+        } else {
+            None
+        };
+        let cgroup = format!("{}/{id}/{name}", self.config.cgroup_parent);
         let config = ContainerConfig {
             rootfs: rootfs.path.clone(),
             args,
@@ -381,16 +484,16 @@ impl Runner {
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| "/".into()),
             user,
-            hostname,
+            hostname: hostname.to_owned(),
             readonly_rootfs: definition.readonly_root_filesystem.unwrap_or(false),
-            cgroups_path: PathBuf::from(format!("/{}/{id}/{name}", self.config.cgroup_parent)),
+            cgroups_path: PathBuf::from(format!("/{cgroup}")),
+            // The task's cgroup holds its CPU quota; among its containers, shares decide.
             cpu_shares: Some(u64::try_from(cpu).unwrap_or(0).max(2)),
-            // Until tasks get a cgroup of their own, each container carries the task's quota.
-            cpu_quota: Some((task_cpu * 100_000 / 1024, 100_000)),
-            // The container's hard limit, else the task's memory (until tasks have a cgroup).
-            memory_limit: Some(memory.map_or(task_memory, i64::from) << 20),
+            cpu_quota: None,
+            // The task's cgroup holds its memory; a container may have a lower hard limit.
+            memory_limit: memory.map(|m| i64::from(m) << 20),
             memory_reservation: reservation.map(|r| i64::from(r) << 20),
-            pids_limit: Some(PIDS_LIMIT),
+            pids_limit: None,
             rlimits: definition
                 .ulimits
                 .as_deref()
@@ -402,31 +505,42 @@ impl Runner {
                     hard: u64::try_from(u.hard_limit).unwrap_or(0),
                 })
                 .collect(),
-            shared,
+            shared: SharedNamespaces {
+                network: Some(network.to_path_buf()),
+                ..SharedNamespaces::default()
+            },
+            init,
         };
         let spec = generate(&config).map_err(|e| e.to_string())?;
         let logs = scratch.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        // stdout and stderr share one file, so their lines stay in the order they were written.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path(scratch, &name))
-            .map_err(|e| e.to_string())?;
-        let log_err = log.try_clone().map_err(|e| e.to_string())?;
-        let stdio = Stdio {
-            stdout: Some(log.into()),
-            stderr: Some(log_err.into()),
-        };
-        let container_id = format!("{id}-{name}");
-        let state_root = self.config.runtime_dir.clone();
-        let bundle = scratch.join("bundles").join(&name);
-        tokio::task::spawn_blocking(move || {
-            ContainerHandle::start(container_id, state_root, bundle, spec, stdio)
+        Ok(PlannedContainer {
+            runtime_id: format!("{id}-{name}"),
+            bundle: scratch.join("bundles").join(&name),
+            spec,
+            essential: definition.essential != Some(false),
+            depends_on: definition
+                .depends_on
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| {
+                    Some(Dependency {
+                        container: d.container_name.clone(),
+                        condition: Condition::parse(d.condition.as_str())?,
+                    })
+                })
+                .collect(),
+            stop_signal: image_config
+                .stop_signal
+                .as_deref()
+                .and_then(signal_number)
+                .unwrap_or(15),
+            cgroup,
+            log: log_path(scratch, &name),
+            exited_marker: exited_marker(scratch, &name),
+            name,
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| berth_image::error_chain(&e))
     }
 
     async fn report(&self, key: &str, report: TaskReport) {
@@ -436,49 +550,53 @@ impl Runner {
     }
 }
 
-/// Removes what an earlier berth process left of task `id`: its processes (killed), cgroups,
-/// root filesystems and network namespace. Blocking.
-pub fn clean_up_orphan(
+/// Removes what task `id` held on this node: processes still in its cgroups (killed), its
+/// cgroups, root filesystems and network namespace. Log followers are told its containers
+/// are done. Blocking.
+pub fn release_task_resources(
     images: &ImageStore,
     config: &AgentConfig,
     id: &str,
-    definition: &berth_model::shapes::TaskDefinition,
+    definition: &TaskDefinition,
 ) {
     let left = cgroups::kill_and_remove(
         Path::new(cgroups::CGROUP_ROOT),
         &format!("{}/{id}", config.cgroup_parent),
     );
     if !left.is_empty() {
-        tracing::warn!(task = %id, ?left, "cgroups of an orphaned task could not be removed");
-    }
-    for container in definition
-        .container_definitions
-        .as_deref()
-        .unwrap_or_default()
-    {
-        let _ = images.unmount_rootfs(&format!(
-            "{id}-{}",
-            container.name.as_deref().unwrap_or_default()
-        ));
-    }
-    if let Err(error) = NetworkNamespace::create(&netns_name(id)).and_then(NetworkNamespace::remove)
-    {
-        tracing::warn!(%error, task = %id, "cannot remove an orphaned task's network namespace");
+        tracing::warn!(task = %id, ?left, "task cgroups could not be removed");
     }
     let scratch = config.tasks_dir.join(id);
-    let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
-    let _ = std::fs::remove_dir_all(scratch.join("bundles"));
     let _ = std::fs::create_dir_all(scratch.join("logs"));
     for container in definition
         .container_definitions
         .as_deref()
         .unwrap_or_default()
     {
-        let _ = std::fs::write(
-            exited_marker(&scratch, container.name.as_deref().unwrap_or_default()),
-            b"",
-        );
+        let name = container.name.as_deref().unwrap_or_default();
+        if let Err(error) = images.unmount_rootfs(&format!("{id}-{name}")) {
+            tracing::warn!(%error, task = %id, "cannot remove a root filesystem");
+        }
+        let _ = std::fs::write(exited_marker(&scratch, name), b"");
     }
+    if let Err(error) = NetworkNamespace::create(&netns_name(id)).and_then(NetworkNamespace::remove)
+    {
+        tracing::warn!(%error, task = %id, "cannot remove the task's network namespace");
+    }
+    let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
+    let _ = std::fs::remove_dir_all(scratch.join("bundles"));
+    let _ = std::fs::remove_file(ShimFiles::new(&scratch).socket);
+}
+
+/// The last part of the task's ARN.
+pub fn task_id(assignment: &Assignment) -> String {
+    assignment
+        .task
+        .task_arn
+        .as_deref()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("task")
+        .to_owned()
 }
 
 /// Where container `name`'s output goes.
@@ -496,79 +614,44 @@ fn netns_name(id: &str) -> String {
     format!("berth-{id}")
 }
 
-fn running_report(started: &[Started]) -> TaskReport {
-    TaskReport {
-        status: Some(TaskStatus::Running),
-        containers: started
-            .iter()
-            .map(|c| ContainerReport {
-                name: c.name.clone(),
-                status: Some(ContainerStatus::Running),
-                runtime_id: Some(c.handle.pid.to_string()),
-                ..ContainerReport::default()
-            })
-            .collect(),
-        ..TaskReport::default()
+fn container_report(container: &berth_shim::ContainerState) -> ContainerReport {
+    ContainerReport {
+        name: container.name.clone(),
+        status: Some(match container.status {
+            berth_shim::ContainerStatus::Pending => ContainerStatus::Pending,
+            berth_shim::ContainerStatus::Running => ContainerStatus::Running,
+            berth_shim::ContainerStatus::Stopped => ContainerStatus::Stopped,
+        }),
+        exit_code: container.exit_code,
+        reason: container.reason.clone(),
+        runtime_id: container.pid.map(|pid| pid.to_string()),
+        ..ContainerReport::default()
     }
 }
 
-/// Waits until an essential container exits or a stop is asked for; returns the stop code and
-/// reason ECS would give.
-async fn wait_for_end(
-    started: &mut [Started],
-    stop: &mut watch::Receiver<bool>,
-) -> (String, String) {
-    loop {
-        if started.iter().all(|c| c.exit_code.is_some()) {
-            return (
-                "EssentialContainerExited".into(),
-                "Essential container in task exited".into(),
-            );
-        }
-        let exits = started
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, c)| c.exit_code.is_none())
-            .map(|(i, c)| {
-                let exited = &mut c.handle.exited;
-                Box::pin(async move { (i, exited.await.unwrap_or(255)) })
-            });
-        let any_exit = first_of(exits.collect());
-        tokio::select! {
-            (i, code) = any_exit => {
-                started[i].exit_code = Some(code);
-                if started[i].essential {
-                    return ("EssentialContainerExited".into(), "Essential container in task exited".into());
-                }
-            }
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    return ("UserInitiated".into(), "Task stopped by user".into());
-                }
-            }
-        }
+/// The task cgroup's limits: CPU quota = task cpu / 1024 vCPUs, memory = task memory.
+fn task_limits(assignment: &Assignment) -> TaskLimits {
+    let cpu: i64 = assignment
+        .task
+        .cpu
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256);
+    let memory: i64 = assignment
+        .task
+        .memory
+        .as_deref()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(512);
+    TaskLimits {
+        cpu_quota: cpu * CFS_PERIOD as i64 / 1024,
+        cpu_period: CFS_PERIOD,
+        memory: memory << 20,
+        pids: TASK_PIDS_LIMIT,
     }
 }
 
-/// SIGTERM to every container still running, SIGKILL to those still there after `timeout`.
-async fn stop_all(started: &mut [Started], timeout: Duration) {
-    for container in started.iter().filter(|c| c.exit_code.is_none()) {
-        container.handle.signal(rustix::process::Signal::TERM);
-    }
-    let deadline = tokio::time::Instant::now() + timeout;
-    for container in started.iter_mut().filter(|c| c.exit_code.is_none()) {
-        let code = match tokio::time::timeout_at(deadline, &mut container.handle.exited).await {
-            Ok(code) => code.unwrap_or(255),
-            Err(_) => {
-                container.handle.signal(rustix::process::Signal::KILL);
-                (&mut container.handle.exited).await.unwrap_or(137)
-            }
-        };
-        container.exit_code = Some(code);
-    }
-}
-
-fn stop_timeout(definition: &berth_model::shapes::TaskDefinition) -> Duration {
+fn stop_timeout(definition: &TaskDefinition) -> Duration {
     definition
         .container_definitions
         .as_deref()
@@ -581,15 +664,36 @@ fn stop_timeout(definition: &berth_model::shapes::TaskDefinition) -> Duration {
         })
 }
 
-/// The first of `futures` to finish.
-async fn first_of<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> F::Output {
-    std::future::poll_fn(move |cx| {
-        for future in futures.iter_mut() {
-            if let std::task::Poll::Ready(output) = std::pin::Pin::new(future).poll(cx) {
-                return std::task::Poll::Ready(output);
-            }
-        }
-        std::task::Poll::Pending
+/// An image's StopSignal (`SIGQUIT`, `QUIT` or `3`) as a number.
+fn signal_number(name: &str) -> Option<i32> {
+    if let Ok(number) = name.parse() {
+        return Some(number);
+    }
+    let name = name.trim_start_matches("SIG");
+    Some(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "KILL" => 9,
+        "USR1" => 10,
+        "USR2" => 12,
+        "TERM" => 15,
+        "STOP" => 19,
+        "WINCH" => 28,
+        "PWR" => 30,
+        _ => return None,
     })
-    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signals_by_name_or_number() {
+        assert_eq!(signal_number("SIGQUIT"), Some(3));
+        assert_eq!(signal_number("WINCH"), Some(28));
+        assert_eq!(signal_number("10"), Some(10));
+        assert_eq!(signal_number("SIGNOPE"), None);
+    }
 }

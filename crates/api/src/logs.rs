@@ -3,7 +3,8 @@
 //! container has exited.
 //!
 //! ```text
-//! POST /berth/v1/tasks/logs  {"task", "cluster"?, "container"?, "follow"?}  → text/plain stream
+//! POST /berth/v1/tasks/logs  {"task", "cluster"?, "container"?, "follow"?, "timestamps"?}
+//!                            → text/plain stream
 //! ```
 
 use axum::body::{Body, Bytes};
@@ -21,12 +22,14 @@ use crate::images::BoxFuture;
 /// A node's container logs, as the API needs them.
 pub trait LogService: Send + Sync + 'static {
     /// The output of `container` of task `task_id`, streamed; with `follow`, the stream ends
-    /// only once the container has exited. `None` when the node has no log for it.
+    /// only once the container has exited; with `timestamps`, each line starts with the time
+    /// it was written. `None` when the node has no log for it.
     fn open(
         &self,
         task_id: String,
         container: String,
         follow: bool,
+        timestamps: bool,
     ) -> BoxFuture<Option<mpsc::Receiver<Bytes>>>;
 }
 
@@ -38,6 +41,8 @@ struct LogsRequest {
     container: Option<String>,
     #[serde(default)]
     follow: bool,
+    #[serde(default)]
+    timestamps: bool,
 }
 
 pub async fn logs(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -96,7 +101,10 @@ async fn stream(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         .and_then(|a| a.rsplit('/').next())
         .unwrap_or_default()
         .to_owned();
-    let receiver = state.logs.open(id, container, request.follow).await;
+    let receiver = state
+        .logs
+        .open(id, container, request.follow, request.timestamps)
+        .await;
     let body = match receiver {
         Some(receiver) => Body::new(ChunkBody { chunks: receiver }),
         // Nothing was written yet (the task has not started): an empty log.

@@ -65,6 +65,7 @@ impl berth_api::LogService for NoLogs {
         _: String,
         _: String,
         _: bool,
+        _: bool,
     ) -> berth_api::images::BoxFuture<Option<tokio::sync::mpsc::Receiver<axum::body::Bytes>>> {
         Box::pin(async { None })
     }

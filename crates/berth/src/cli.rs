@@ -64,11 +64,20 @@ pub enum Command {
         /// Keep printing until the container exits.
         #[arg(short, long)]
         follow: bool,
+        /// Start each line with the time it was written (RFC 3339, UTC).
+        #[arg(short, long)]
+        timestamps: bool,
         /// The cluster [default: default].
         #[arg(long)]
         cluster: Option<String>,
         #[command(flatten)]
         client: ClientFlags,
+    },
+    /// Supervise one task (started by `berth up`'s agent, not by hand).
+    #[command(hide = true)]
+    Shim {
+        /// The task's directory, holding its plan.
+        task_dir: std::path::PathBuf,
     },
 }
 
@@ -161,6 +170,16 @@ pub struct UpFlags {
     /// A mirror to try before a registry, e.g. docker.io=http://127.0.0.1:5000 (repeatable).
     #[arg(long = "registry-mirror", value_name = "REGISTRY=URL")]
     registry_mirrors: Vec<String>,
+    /// A static init binary for containers with initProcessEnabled [default:
+    /// /usr/bin/tini-static, from Debian's tini package, when present].
+    #[arg(long, value_name = "PATH")]
+    init_path: Option<PathBuf>,
+    /// Size at which a container's log file is rotated, in MiB.
+    #[arg(long, default_value_t = 10, value_name = "MIB")]
+    log_max_size: u64,
+    /// Log files kept per container, the live one included.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    log_max_files: u32,
 }
 
 /// What `berth up` runs with, validated.
@@ -170,6 +189,8 @@ pub struct UpConfig {
     pub data_dir: PathBuf,
     pub account_id: String,
     pub registry: RegistryConfig,
+    pub init_path: Option<PathBuf>,
+    pub log_limits: berth_logs::LogLimits,
 }
 
 impl UpFlags {
@@ -208,14 +229,32 @@ impl UpFlags {
         if let Some(path) = registry_config_path(self.registry_config) {
             registry.credentials = Credentials::from_docker_config(&path)?;
         }
+        let init_path = match self.init_path {
+            Some(path) if !path.is_file() => {
+                bail!("--init-path {}: no such file", path.display())
+            }
+            Some(path) => Some(path),
+            None => Some(PathBuf::from(DEFAULT_INIT)).filter(|p| p.is_file()),
+        };
+        if self.log_max_size == 0 || self.log_max_files == 0 {
+            bail!("--log-max-size and --log-max-files must be at least 1");
+        }
         Ok(UpConfig {
             listen,
             data_dir,
             account_id: self.account_id,
             registry,
+            init_path,
+            log_limits: berth_logs::LogLimits {
+                max_bytes: self.log_max_size.saturating_mul(1 << 20),
+                max_files: self.log_max_files,
+            },
         })
     }
 }
+
+/// Where Debian's tini package puts its static build.
+const DEFAULT_INIT: &str = "/usr/bin/tini-static";
 
 /// The registry credentials file: the flag, else Docker's own places if the file exists.
 fn registry_config_path(flag: Option<PathBuf>) -> Option<PathBuf> {

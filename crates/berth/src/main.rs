@@ -48,15 +48,22 @@ fn main() -> ExitCode {
             task,
             container,
             follow,
+            timestamps,
             cluster,
             client,
         } => done(task_cmd::logs(
             &client.endpoint(),
             &task,
-            container,
-            follow,
+            task_cmd::LogOptions {
+                container,
+                follow,
+                timestamps,
+            },
             cluster,
         )),
+        cli::Command::Shim { task_dir } => {
+            done(berth_shim::run(&task_dir).map_err(anyhow::Error::from))
+        }
     };
     match result {
         Ok(code) => code,

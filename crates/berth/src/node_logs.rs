@@ -1,13 +1,14 @@
-//! Wiring: the API's `LogService` over the agent's log files, followed by polling until the
-//! container's "exited" marker appears.
+//! Wiring: the API's `LogService` over the agent's log files. Each stream reads the
+//! container's log records (across rotations) on a thread of its own and, when following,
+//! polls for more until the container's "exited" marker appears.
 
 use std::time::Duration;
 
 use berth_agent::AgentConfig;
 use berth_api::LogService;
 use berth_api::images::BoxFuture;
+use berth_logs::LogReader;
 use hyper::body::Bytes;
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 const POLL: Duration = Duration::from_millis(50);
@@ -23,6 +24,7 @@ impl LogService for NodeLogs {
         task_id: String,
         container: String,
         follow: bool,
+        timestamps: bool,
     ) -> BoxFuture<Option<mpsc::Receiver<Bytes>>> {
         let (log, exited) = berth_agent::container_log(&self.config, &task_id, &container);
         Box::pin(async move {
@@ -30,34 +32,30 @@ impl LogService for NodeLogs {
                 return None;
             }
             let (sender, receiver) = mpsc::channel(16);
-            tokio::spawn(async move {
-                // Following: wait for the container to start writing (or to be done).
-                let mut file = loop {
-                    match tokio::fs::File::open(&log).await {
-                        Ok(file) => break file,
-                        Err(_) if follow && !exited.exists() && !sender.is_closed() => {
-                            tokio::time::sleep(POLL).await
-                        }
-                        Err(_) => return,
-                    }
-                };
-                let mut buffer = vec![0u8; 64 * 1024];
+            std::thread::spawn(move || {
+                let mut reader = LogReader::open(&log);
                 loop {
-                    // Check before reading, so bytes written before the marker are still read.
+                    // Checked before reading, so records written before the marker are read.
                     let done = !follow || exited.exists();
-                    match file.read(&mut buffer).await {
-                        Ok(0) if done => return,
-                        Ok(0) => tokio::time::sleep(POLL).await,
-                        Ok(n) => {
-                            if sender
-                                .send(Bytes::copy_from_slice(&buffer[..n]))
-                                .await
-                                .is_err()
-                            {
-                                return;
+                    let Ok(records) = reader.read_available() else {
+                        return;
+                    };
+                    if !records.is_empty() {
+                        let mut chunk = Vec::new();
+                        for record in &records {
+                            if timestamps {
+                                chunk.extend_from_slice(record.timestamp.as_bytes());
+                                chunk.push(b' ');
                             }
+                            chunk.extend_from_slice(&record.output());
                         }
-                        Err(_) => return,
+                        if sender.blocking_send(Bytes::from(chunk)).is_err() {
+                            return;
+                        }
+                    } else if done || sender.is_closed() {
+                        return;
+                    } else {
+                        std::thread::sleep(POLL);
                     }
                 }
             });

@@ -75,7 +75,12 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
         println!("{task}");
         return Ok(ExitCode::SUCCESS);
     }
-    stream_logs(endpoint, &task, None, true, Some(&cluster)).await?;
+    let options = LogOptions {
+        container: None,
+        follow: true,
+        timestamps: false,
+    };
+    stream_logs(endpoint, &task, options, Some(&cluster)).await?;
     let stopped = wait_stopped(endpoint, &cluster, &task).await?;
     if flags.rm {
         call_ecs(
@@ -154,16 +159,30 @@ async fn wait_stopped(endpoint: &Endpoint, cluster: &str, task: &str) -> anyhow:
     }
 }
 
+/// What `berth logs` shows.
+pub struct LogOptions {
+    /// The container (the only one when `None`).
+    pub container: Option<String>,
+    /// Keep going until the container exits.
+    pub follow: bool,
+    /// Start each line with its time.
+    pub timestamps: bool,
+}
+
 async fn stream_logs(
     endpoint: &Endpoint,
     task: &str,
-    container: Option<String>,
-    follow: bool,
+    options: LogOptions,
     cluster: Option<&str>,
 ) -> anyhow::Result<()> {
-    let body =
-        json!({ "task": task, "container": container, "follow": follow, "cluster": cluster })
-            .to_string();
+    let body = json!({
+        "task": task,
+        "container": options.container,
+        "follow": options.follow,
+        "timestamps": options.timestamps,
+        "cluster": cluster,
+    })
+    .to_string();
     let response = send(
         endpoint,
         "POST",
@@ -281,16 +300,9 @@ pub fn stop(
 pub fn logs(
     endpoint: &anyhow::Result<Endpoint>,
     task: &str,
-    container: Option<String>,
-    follow: bool,
+    options: LogOptions,
     cluster: Option<String>,
 ) -> anyhow::Result<()> {
     let endpoint = endpoint.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    client::runtime()?.block_on(stream_logs(
-        endpoint,
-        task,
-        container,
-        follow,
-        cluster.as_deref(),
-    ))
+    client::runtime()?.block_on(stream_logs(endpoint, task, options, cluster.as_deref()))
 }

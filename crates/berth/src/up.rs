@@ -31,10 +31,18 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         )
         .context("cannot open the image store")?,
     );
-    // No task survives yet (the worker comes with the task issue): every mounted root
-    // filesystem is a leftover of a crash.
+    let agent_config = AgentConfig {
+        tasks_dir: config.data_dir.join("tasks"),
+        runtime_dir: config.data_dir.join("runtime"),
+        cgroup_parent: "berth".into(),
+        shim_binary: std::env::current_exe().context("cannot find the berth binary")?,
+        init_binary: config.init_path.clone(),
+        log_limits: config.log_limits,
+    };
+    // Root filesystems of tasks still under their supervisor stay (they are adopted below);
+    // any other is a leftover of a crash.
     let removed = images
-        .cleanup_rootfs(&[])
+        .cleanup_rootfs(&berth_agent::rootfs_in_use(&agent_config))
         .context("cannot clean up root filesystems")?;
     if !removed.is_empty() {
         tracing::info!(
@@ -46,7 +54,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(&config, store.clone(), images))?;
+    runtime.block_on(serve(&config, agent_config, store.clone(), images))?;
     drop(runtime);
     // The last handle: dropping it waits for the writer to finish and closes the database.
     drop(store);
@@ -56,15 +64,11 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
 
 async fn serve(
     config: &UpConfig,
+    agent_config: AgentConfig,
     store: Arc<EmbeddedStore>,
     images: Arc<ImageStore>,
 ) -> anyhow::Result<()> {
     let ecs = Arc::new(Ecs::new(store));
-    let agent_config = AgentConfig {
-        tasks_dir: config.data_dir.join("tasks"),
-        runtime_dir: config.data_dir.join("runtime"),
-        cgroup_parent: "berth".into(),
-    };
     let agent = Agent::new(
         Arc::new(LocalControl { ecs: ecs.clone() }),
         images.clone(),

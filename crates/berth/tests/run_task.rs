@@ -303,7 +303,11 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
         "echo hello $WHO; echo oops >&2; exit 4",
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "hello berth\noops\n");
+    // stdout and stderr are separate pipes (as in Docker): their lines keep their own
+    // order, not each other's.
+    let mut lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(lines, ["hello berth", "oops"]);
     // --rm removed the ad-hoc definition.
     let families = berth.ecs().list_task_definitions().send().await.unwrap();
     assert!(families.task_definition_arns().is_empty(), "{families:?}");
@@ -381,59 +385,119 @@ async fn a_container_over_its_memory_is_reported_out_of_memory() {
 }
 
 #[tokio::test]
-async fn after_kill_9_a_restarted_berth_stops_and_cleans_up_orphaned_tasks() {
+async fn tasks_outlive_a_kill_9_of_berth_and_are_adopted_with_their_real_exit_codes() {
     let mut setup = setup().await;
     let image = setup.image.clone();
-    register(
-        &setup.berth.ecs(),
-        "long",
+    let container = |command: &str| {
         ContainerDefinition::builder()
             .name("app")
-            .image(image)
-            .command("sleep")
-            .command("300")
-            .build(),
+            .image(image.clone())
+            .command("sh")
+            .command("-c")
+            .command(command)
+            .stop_timeout(2)
+            .build()
+    };
+    let ecs = setup.berth.ecs();
+    register(&ecs, "long", container("sleep 300")).await;
+    register(&ecs, "brief", container("sleep 3; echo done; exit 7")).await;
+    let long = run(&ecs, "long", None).await;
+    let brief = run(&ecs, "brief", None).await;
+    let lost = run(&ecs, "long", None).await;
+    let mut pids = Vec::new();
+    for arn in [&long, &brief, &lost] {
+        let task = wait_for(&ecs, arn, "RUNNING", Duration::from_secs(60)).await;
+        pids.push(
+            task.containers()[0]
+                .runtime_id()
+                .unwrap()
+                .parse::<i32>()
+                .unwrap(),
+        );
+    }
+    let id = |arn: &str| arn.rsplit('/').next().unwrap().to_owned();
+
+    // berth dies; the tasks do not. One task's supervisor dies too.
+    setup.berth.kill9();
+    let state = std::fs::read(
+        setup
+            .berth
+            .data_dir()
+            .join("tasks")
+            .join(id(&lost))
+            .join("state.json"),
     )
-    .await;
-    let arn = run(&setup.berth.ecs(), "long", None).await;
-    let running = wait_for(&setup.berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
-    let pid: i32 = running.containers()[0]
-        .runtime_id()
-        .unwrap()
-        .parse()
+    .unwrap();
+    let shim_pid = serde_json::from_slice::<serde_json::Value>(&state).unwrap()["shimPid"]
+        .as_u64()
         .unwrap();
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    std::process::Command::new("sh")
+        .args(["-c", &format!("kill -KILL {shim_pid}")])
+        .status()
+        .unwrap();
+    // The brief task exits while berth is down.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(std::path::Path::new(&format!("/proc/{}", pids[0])).exists());
 
     setup.berth.restart();
     let ecs = setup.berth.ecs();
-    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
+    let brief_task = wait_for(&ecs, &brief, "STOPPED", Duration::from_secs(30)).await;
+    assert_eq!(
+        brief_task.containers()[0].exit_code(),
+        Some(7),
+        "{brief_task:?}"
+    );
+    assert_eq!(
+        brief_task.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    let lost_task = wait_for(&ecs, &lost, "STOPPED", Duration::from_secs(30)).await;
     assert!(
-        task.stopped_reason()
+        lost_task
+            .stopped_reason()
             .unwrap_or_default()
-            .contains("earlier run of berth"),
-        "{task:?}"
+            .contains("supervisor process ended unexpectedly"),
+        "{lost_task:?}"
     );
-    // Nothing of it is left: process, cgroups, network namespace, mounts.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the orphaned container process is still alive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let id = arn.rsplit('/').next().unwrap();
-    let cgroup_dirs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .map(|h| h.path().join("berth").join(id))
-        .filter(|p| p.exists())
-        .collect();
-    assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
-    assert!(!std::path::Path::new(&format!("/run/netns/berth-{id}")).exists());
-    assert!(
-        !std::fs::read_to_string("/proc/self/mountinfo")
+    // The adopted task is still the same process, and StopTask still reaches it.
+    let adopted = ecs.describe_tasks().tasks(&long).send().await.unwrap();
+    assert_eq!(adopted.tasks()[0].last_status(), Some("RUNNING"));
+    assert!(std::path::Path::new(&format!("/proc/{}", pids[0])).exists());
+    let logs = setup.berth.cli(&["logs", &id(&brief)]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "done\n");
+    ecs.stop_task()
+        .task(&long)
+        .reason("adopted and stopped")
+        .send()
+        .await
+        .unwrap();
+    let stopped = wait_for(&ecs, &long, "STOPPED", Duration::from_secs(30)).await;
+    assert_eq!(stopped.stopped_reason(), Some("adopted and stopped"));
+    assert_eq!(stopped.containers()[0].exit_code(), Some(137));
+
+    // Nothing of any of them is left: processes, cgroups, network namespaces, mounts.
+    for (arn, pid) in [&long, &brief, &lost].into_iter().zip(&pids) {
+        let id = id(arn);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "container process {pid} is still alive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let cgroup_dirs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
             .unwrap()
-            .contains(id)
-    );
+            .flatten()
+            .map(|h| h.path().join("berth").join(&id))
+            .filter(|p| p.exists())
+            .collect();
+        assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
+        assert!(!std::path::Path::new(&format!("/run/netns/berth-{id}")).exists());
+        assert!(
+            !std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .contains(&id)
+        );
+    }
 }

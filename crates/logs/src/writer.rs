@@ -145,7 +145,11 @@ mod tests {
         std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
-            .map(|l| l.split_once(" F ").map(|(_, m)| m.to_owned()).unwrap_or_default())
+            .map(|l| {
+                l.split_once(" F ")
+                    .map(|(_, m)| m.to_owned())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -196,7 +200,13 @@ mod tests {
             .collect();
         assert_eq!(
             shape,
-            [(true, 3), (true, 3), (false, MAX_MESSAGE), (true, 5), (false, 4)]
+            [
+                (true, 3),
+                (true, 3),
+                (false, MAX_MESSAGE),
+                (true, 5),
+                (false, 4)
+            ]
         );
         assert!(records.iter().all(|r| r.stream == Stream::Stderr));
     }

@@ -229,6 +229,51 @@ impl Berth {
 impl Drop for Berth {
     fn drop(&mut self) {
         self.kill9();
+        reap_tasks(self.data_dir.path());
+    }
+}
+
+/// Tasks outlive `berth up` by design: once a test's server is gone, this kills what is left
+/// of its tasks (supervisors and containers) and removes their cgroups, network namespaces and
+/// mounts, so that no test leaves anything running on the machine.
+fn reap_tasks(data_dir: &Path) {
+    let Ok(tasks) = std::fs::read_dir(data_dir.join("tasks")) else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let id = task.file_name().to_string_lossy().into_owned();
+        let shim_pid = std::fs::read(task.path().join("state.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|state| state["shimPid"].as_u64());
+        if let Some(pid) = shim_pid {
+            // Only if that pid is still this task's supervisor, not a recycled one.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&id) {
+                let _ = Command::new("sh")
+                    .args(["-c", &format!("kill -KILL {pid}")])
+                    .status();
+            }
+        }
+        berth_runtime::cgroups::kill_and_remove(
+            Path::new(berth_runtime::cgroups::CGROUP_ROOT),
+            &format!("berth/{id}"),
+        );
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &format!("berth-{id}")])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = data_dir.to_string_lossy().into_owned();
+    let mut mounts: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| point.starts_with(&prefix))
+        .collect();
+    mounts.reverse();
+    for point in mounts {
+        let _ = Command::new("umount").args(["-l", point]).status();
     }
 }
 

@@ -1,0 +1,87 @@
+//! The task supervisor ("shim"), one small process per task, as containerd-shim and conmon are
+//! for their runtimes. The agent prepares a task — images, root filesystems, network namespace,
+//! cgroup, one OCI spec per container — writes it down as a [`TaskPlan`] and starts
+//! `berth shim TASK_DIR`. From then on the shim owns the task:
+//!
+//! - it holds the task's UTS and IPC namespaces (its sandbox), which every container joins;
+//! - it starts the containers in `dependsOn` order through libcontainer, so it is their parent
+//!   and the one that learns their exit codes;
+//! - it copies their output into timestamped, rotated log files;
+//! - it stops the task when an essential container exits or the agent asks (stop signal, then
+//!   SIGKILL after the stop timeout), and deletes the containers;
+//! - it records every change in `state.json` and streams it to the agent over `shim.sock`.
+//!
+//! Because berth is not the containers' parent, tasks keep running when berth dies; a new
+//! berth reconnects to the socket (or, if the shim finished meanwhile, reads `state.json`).
+
+mod deps;
+mod plan;
+mod sandbox;
+mod state;
+mod supervisor;
+
+pub use deps::{Readiness, readiness};
+pub use plan::{Condition, Dependency, PlannedContainer, TaskPlan};
+pub use state::{ContainerState, ContainerStatus, Phase, ShimState, StopCause};
+pub use supervisor::run;
+
+use std::path::{Path, PathBuf};
+
+/// The files a task's supervisor keeps in the task's directory.
+#[derive(Debug, Clone)]
+pub struct ShimFiles {
+    /// The plan the agent wrote.
+    pub plan: PathBuf,
+    /// The supervisor's latest [`ShimState`].
+    pub state: PathBuf,
+    /// The socket the agent connects to.
+    pub socket: PathBuf,
+    /// The supervisor's own diagnostics.
+    pub log: PathBuf,
+}
+
+impl ShimFiles {
+    /// The files for the task whose directory is `task_dir`.
+    pub fn new(task_dir: &Path) -> Self {
+        Self {
+            plan: task_dir.join("plan.json"),
+            state: task_dir.join("state.json"),
+            socket: task_dir.join("shim.sock"),
+            log: task_dir.join("shim.log"),
+        }
+    }
+}
+
+/// What the agent may send on the socket, one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Request {
+    /// Stop the task: every running container gets its stop signal, then SIGKILL after the
+    /// plan's stop timeout.
+    Stop,
+}
+
+/// Why the supervisor could not run a task.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// Reading or writing its files.
+    #[error("{what}: {source}")]
+    Io {
+        /// What it was doing.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plan is not valid JSON for a [`TaskPlan`].
+    #[error("invalid task plan: {0}")]
+    Plan(#[from] serde_json::Error),
+    /// The sandbox namespaces could not be created.
+    #[error("cannot create the task's sandbox: {0}")]
+    Sandbox(String),
+}
+
+pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
+    let what = what.into();
+    move |source| ShimError::Io { what, source }
+}

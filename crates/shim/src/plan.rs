@@ -1,0 +1,99 @@
+//! The task plan: everything the supervisor needs to run a task, decided by the agent.
+
+use std::path::PathBuf;
+
+use berth_runtime::spec::OciSpec;
+use serde::{Deserialize, Serialize};
+
+/// A task, ready to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskPlan {
+    /// The task's ID (the last part of its ARN).
+    pub task_id: String,
+    /// The hostname of the task's sandbox.
+    pub hostname: String,
+    /// libcontainer's state directory.
+    pub state_root: PathBuf,
+    /// How long containers get between their stop signal and SIGKILL.
+    pub stop_timeout_ms: u64,
+    /// Size at which a container's log is rotated.
+    pub log_max_bytes: u64,
+    /// Log files kept per container, the live one included.
+    pub log_max_files: u32,
+    /// The containers, in the task definition's order.
+    pub containers: Vec<PlannedContainer>,
+}
+
+/// One container of the plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedContainer {
+    /// Its name in the task definition.
+    pub name: String,
+    /// Its ID in libcontainer.
+    pub runtime_id: String,
+    /// Where its bundle (`config.json`) is written.
+    pub bundle: PathBuf,
+    /// Its OCI runtime spec; the supervisor adds its sandbox's namespaces.
+    pub spec: OciSpec,
+    /// Whether the task stops when it exits.
+    pub essential: bool,
+    /// Containers that must reach a condition before it starts.
+    pub depends_on: Vec<Dependency>,
+    /// The signal that asks it to stop (the image's StopSignal, else SIGTERM).
+    pub stop_signal: i32,
+    /// Its cgroup, relative to the cgroup root (to tell an OOM kill).
+    pub cgroup: String,
+    /// Its log file.
+    pub log: PathBuf,
+    /// Written once its output has all been logged.
+    pub exited_marker: PathBuf,
+}
+
+/// `dependsOn`: a container that must reach `condition` first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    /// The container depended on.
+    pub container: String,
+    /// What it must reach.
+    pub condition: Condition,
+}
+
+/// ECS's dependency conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Condition {
+    /// It has started.
+    Start,
+    /// It has exited, with any code.
+    Complete,
+    /// It has exited with code 0.
+    Success,
+    /// Its health check passed. Health checks are not run yet: treated as START.
+    Healthy,
+}
+
+impl Condition {
+    /// ECS's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Start => "START",
+            Condition::Complete => "COMPLETE",
+            Condition::Success => "SUCCESS",
+            Condition::Healthy => "HEALTHY",
+        }
+    }
+
+    /// The condition ECS names `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "START" => Condition::Start,
+            "COMPLETE" => Condition::Complete,
+            "SUCCESS" => Condition::Success,
+            "HEALTHY" => Condition::Healthy,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,494 @@
+//! The supervisor's loop. One thread per container starts it, waits for it and deletes it
+//! (libcontainer's handles stay on the thread that made them); one more accepts the agent's
+//! connections. Everything they observe comes to the loop as an [`Event`]; the loop alone
+//! decides (dependencies, essential exits, stop and kill) and publishes the resulting state.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use berth_logs::{LogLimits, LogWriter, Stream, pump};
+use berth_runtime::cgroups;
+use berth_runtime::executor::{self, Stdio};
+use berth_runtime::spec::join_sandbox;
+
+use crate::deps::{Readiness, readiness};
+use crate::plan::{PlannedContainer, TaskPlan};
+use crate::sandbox::{self, Sandbox};
+use crate::state::{ContainerStatus, Phase, ShimState, StopCause};
+use crate::{Request, ShimError, ShimFiles, io_error};
+
+/// How long deleting the containers may take before the supervisor gives up on them.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A stuck agent must not stall the supervisor.
+const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+enum Event {
+    Started { index: usize, pid: i32 },
+    StartFailed { index: usize, error: String },
+    Exited { index: usize, code: i32, oom: bool },
+    Deleted,
+    Stop,
+    Connected(UnixStream),
+}
+
+/// Runs the task planned in `task_dir` to its end. The listening socket is standard input.
+pub fn run(task_dir: &Path) -> Result<(), ShimError> {
+    let files = ShimFiles::new(task_dir);
+    let plan: TaskPlan = serde_json::from_slice(
+        &std::fs::read(&files.plan).map_err(io_error("cannot read the task plan"))?,
+    )?;
+    // The agent hands the socket over bound and listening, as standard input: it may have
+    // connected before this process even started, and never has to poll for it.
+    let listener = UnixListener::from(
+        std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(io_error("no listening socket on standard input"))?,
+    );
+    // Containers inherit standard input: they must not hold the socket (a dead supervisor's
+    // socket would still take connections).
+    let null = std::fs::File::open("/dev/null").map_err(io_error("cannot open /dev/null"))?;
+    rustix::stdio::dup2_stdin(&null).map_err(|e| ShimError::Io {
+        what: "cannot replace standard input".into(),
+        source: e.into(),
+    })?;
+    // Before any thread exists: namespaces belong to the thread that unshares.
+    let sandbox = sandbox::enter(&plan.hostname)?;
+    let (events, receiver) = mpsc::channel();
+    {
+        let events = events.clone();
+        std::thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept(&listener, &events))
+            .map_err(io_error("cannot start a thread"))?;
+    }
+    let mut supervisor = Supervisor {
+        state: ShimState::new(&plan),
+        starting: vec![false; plan.containers.len()],
+        workers: (0..plan.containers.len()).map(|_| None).collect(),
+        plan,
+        files,
+        sandbox,
+        published: Vec::new(),
+        clients: Vec::new(),
+        events,
+        kill_at: None,
+    };
+    loop {
+        supervisor.step();
+        supervisor.publish();
+        if supervisor.all_exited() {
+            break;
+        }
+        let event = match supervisor.kill_at {
+            Some(at) => match receiver.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            None => match receiver.recv() {
+                Ok(event) => Some(event),
+                Err(_) => break,
+            },
+        };
+        match event {
+            Some(event) => supervisor.handle(event),
+            None => supervisor.kill_the_rest(),
+        }
+    }
+    supervisor.finish(&receiver);
+    Ok(())
+}
+
+struct Supervisor {
+    plan: TaskPlan,
+    files: ShimFiles,
+    sandbox: Sandbox,
+    state: ShimState,
+    /// The state as last published.
+    published: Vec<u8>,
+    clients: Vec<UnixStream>,
+    /// Containers whose thread is starting them.
+    starting: Vec<bool>,
+    /// Per container, once started: tells its thread to delete it.
+    workers: Vec<Option<Sender<()>>>,
+    events: Sender<Event>,
+    /// When the containers still running after their stop signal get SIGKILL.
+    kill_at: Option<Instant>,
+}
+
+impl Supervisor {
+    /// Starts what may start, settles what never will, and moves the phase on.
+    fn step(&mut self) {
+        if self.state.phase == Phase::Stopping {
+            return;
+        }
+        // A container that can never start may in turn doom those depending on it: repeat
+        // until nothing changes.
+        let mut changed = true;
+        while changed && self.state.phase != Phase::Stopping {
+            changed = false;
+            for index in 0..self.plan.containers.len() {
+                if self.state.containers[index].status != ContainerStatus::Pending
+                    || self.starting[index]
+                {
+                    continue;
+                }
+                let container = &self.plan.containers[index];
+                match readiness(&container.depends_on, &self.state.containers) {
+                    Readiness::Wait => {}
+                    Readiness::Ready => self.start(index),
+                    Readiness::Never(why) => {
+                        let reason = format!(
+                            "CannotStartContainerError: container {}: {why}",
+                            container.name
+                        );
+                        let essential = container.essential;
+                        let state = &mut self.state.containers[index];
+                        state.status = ContainerStatus::Stopped;
+                        state.reason = Some(reason.clone());
+                        changed = true;
+                        if essential {
+                            self.begin_stop("TaskFailedToStart", reason);
+                        }
+                    }
+                }
+            }
+        }
+        let containers = &self.state.containers;
+        if self.state.phase == Phase::Starting
+            && !self.starting.iter().any(|s| *s)
+            && containers
+                .iter()
+                .all(|c| c.status != ContainerStatus::Pending)
+        {
+            self.state.phase = Phase::Running;
+        }
+        if self.state.phase == Phase::Running
+            && containers
+                .iter()
+                .all(|c| c.status == ContainerStatus::Stopped)
+        {
+            self.begin_stop(
+                "EssentialContainerExited",
+                "Essential container in task exited".into(),
+            );
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Started { index, pid } => {
+                self.starting[index] = false;
+                let state = &mut self.state.containers[index];
+                state.status = ContainerStatus::Running;
+                state.pid = Some(pid);
+                state.started_at_ms = Some(now_ms());
+                if self.state.phase == Phase::Stopping {
+                    // Asked to stop while it was starting.
+                    let signal = if self.kill_at.is_none() {
+                        rustix::process::Signal::KILL
+                    } else {
+                        stop_signal(&self.plan.containers[index])
+                    };
+                    send_signal(pid, signal);
+                }
+            }
+            Event::StartFailed { index, error } => {
+                self.starting[index] = false;
+                let reason = format!("CannotStartContainerError: {error}");
+                let state = &mut self.state.containers[index];
+                state.status = ContainerStatus::Stopped;
+                state.reason = Some(reason.clone());
+                self.begin_stop("TaskFailedToStart", reason);
+            }
+            Event::Exited { index, code, oom } => {
+                let state = &mut self.state.containers[index];
+                state.status = ContainerStatus::Stopped;
+                state.exit_code = Some(code);
+                state.stopped_at_ms = Some(now_ms());
+                if oom {
+                    state.reason =
+                        Some("OutOfMemoryError: Container killed due to memory usage".into());
+                }
+                if self.plan.containers[index].essential {
+                    self.begin_stop(
+                        "EssentialContainerExited",
+                        "Essential container in task exited".into(),
+                    );
+                }
+            }
+            Event::Deleted => {}
+            Event::Stop => self.begin_stop("UserInitiated", "Task stopped by user".into()),
+            Event::Connected(stream) => self.connect(stream),
+        }
+    }
+
+    fn start(&mut self, index: usize) {
+        self.starting[index] = true;
+        let container = self.plan.containers[index].clone();
+        let mut spec = container.spec.clone();
+        join_sandbox(&mut spec, &self.sandbox.uts, &self.sandbox.ipc);
+        let (delete, deletion) = mpsc::channel();
+        self.workers[index] = Some(delete);
+        let events = self.events.clone();
+        let state_root = self.plan.state_root.clone();
+        let limits = LogLimits {
+            max_bytes: self.plan.log_max_bytes,
+            max_files: self.plan.log_max_files,
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("container-{}", container.name))
+            .spawn(move || {
+                run_container(
+                    index,
+                    &container,
+                    &spec,
+                    &state_root,
+                    limits,
+                    &events,
+                    &deletion,
+                )
+            });
+        if let Err(error) = spawned {
+            let _ = self.events.send(Event::StartFailed {
+                index,
+                error: format!("cannot start a thread: {error}"),
+            });
+        }
+    }
+
+    /// Stops the task: its stop signal to every running container, SIGKILL after the timeout.
+    fn begin_stop(&mut self, code: &str, reason: String) {
+        if self.state.stop.is_some() {
+            return;
+        }
+        self.state.stop = Some(StopCause {
+            code: code.to_owned(),
+            reason,
+        });
+        self.state.phase = Phase::Stopping;
+        for (index, state) in self.state.containers.iter_mut().enumerate() {
+            match state.status {
+                ContainerStatus::Pending if !self.starting[index] => {
+                    state.status = ContainerStatus::Stopped;
+                }
+                ContainerStatus::Running => {
+                    if let Some(pid) = state.pid {
+                        send_signal(pid, stop_signal(&self.plan.containers[index]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.kill_at = Some(Instant::now() + Duration::from_millis(self.plan.stop_timeout_ms));
+    }
+
+    fn kill_the_rest(&mut self) {
+        self.kill_at = None;
+        for state in &self.state.containers {
+            if let (ContainerStatus::Running, Some(pid)) = (state.status, state.pid) {
+                send_signal(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
+    fn all_exited(&self) -> bool {
+        self.state.phase == Phase::Stopping
+            && !self.starting.iter().any(|s| *s)
+            && self
+                .state
+                .containers
+                .iter()
+                .all(|c| c.status == ContainerStatus::Stopped)
+    }
+
+    /// Deletes the containers, then publishes the final state.
+    fn finish(&mut self, receiver: &Receiver<Event>) {
+        let mut waiting = 0;
+        for delete in self.workers.iter_mut().filter_map(Option::take) {
+            if delete.send(()).is_ok() {
+                waiting += 1;
+            }
+        }
+        let deadline = Instant::now() + DELETE_TIMEOUT;
+        while waiting > 0 {
+            match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Event::Deleted) => waiting -= 1,
+                Ok(Event::Connected(stream)) => self.connect(stream),
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(waiting, "containers not deleted in time");
+                    break;
+                }
+            }
+        }
+        self.state.phase = Phase::Stopped;
+        self.publish();
+    }
+
+    fn connect(&mut self, mut stream: UnixStream) {
+        let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
+        if stream.write_all(&self.line()).is_err() {
+            return;
+        }
+        if let Ok(reader) = stream.try_clone() {
+            let events = self.events.clone();
+            let _ = std::thread::Builder::new()
+                .name("client".into())
+                .spawn(move || read_requests(reader, &events));
+        }
+        self.clients.push(stream);
+    }
+
+    fn line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(&self.state).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+
+    /// Saves the state and sends it to the agent, when it changed.
+    fn publish(&mut self) {
+        let line = self.line();
+        if line == self.published {
+            return;
+        }
+        if let Err(error) = self.state.save(&self.files.state) {
+            tracing::warn!(%error, "cannot save the task state");
+        }
+        self.clients
+            .retain_mut(|client| client.write_all(&line).is_ok());
+        self.published = line;
+    }
+}
+
+/// A container's thread: start it with its output piped into its log, wait for it, and
+/// delete it when the supervisor says so.
+fn run_container(
+    index: usize,
+    container: &PlannedContainer,
+    spec: &berth_runtime::spec::OciSpec,
+    state_root: &Path,
+    limits: LogLimits,
+    events: &Sender<Event>,
+    deletion: &Receiver<()>,
+) {
+    let failed = |error: String| {
+        let _ = events.send(Event::StartFailed { index, error });
+    };
+    let log = match LogWriter::open(&container.log, limits) {
+        Ok(log) => Arc::new(Mutex::new(log)),
+        Err(error) => {
+            return failed(format!(
+                "cannot open the log {}: {error}",
+                container.log.display()
+            ));
+        }
+    };
+    let pipes = std::io::pipe().and_then(|out| Ok((out, std::io::pipe()?)));
+    let ((out_read, out_write), (err_read, err_write)) = match pipes {
+        Ok(pipes) => pipes,
+        Err(error) => return failed(format!("cannot create pipes: {error}")),
+    };
+    let pumps = [(out_read, Stream::Stdout), (err_read, Stream::Stderr)].map(|(read, stream)| {
+        let log = log.clone();
+        std::thread::spawn(move || pump(read, stream, &log))
+    });
+    let stdio = Stdio {
+        stdout: Some(out_write.into()),
+        stderr: Some(err_write.into()),
+    };
+    let started = executor::start_with(
+        &container.runtime_id,
+        state_root,
+        &container.bundle,
+        spec,
+        stdio,
+    );
+    let started = match started {
+        Ok(started) => started,
+        Err(error) => {
+            failed(error_chain(&error));
+            finish_log(pumps, container);
+            return;
+        }
+    };
+    let _ = events.send(Event::Started {
+        index,
+        pid: started.pid,
+    });
+    let code = started.wait().unwrap_or(255);
+    // Read before the container and its cgroup are deleted.
+    let oom =
+        code == 137 && cgroups::oom_killed(Path::new(cgroups::CGROUP_ROOT), &container.cgroup);
+    let _ = events.send(Event::Exited { index, code, oom });
+    // The container's PID namespace died with its init: every writer of the pipes is gone.
+    finish_log(pumps, container);
+    let _ = deletion.recv();
+    if let Err(error) = started.delete() {
+        tracing::warn!(%error, container = %container.name, "cannot delete a container");
+    }
+    let _ = events.send(Event::Deleted);
+}
+
+fn finish_log(pumps: [std::thread::JoinHandle<()>; 2], container: &PlannedContainer) {
+    for pump in pumps {
+        let _ = pump.join();
+    }
+    let _ = std::fs::write(&container.exited_marker, b"");
+}
+
+fn accept(listener: &UnixListener, events: &Sender<Event>) {
+    for stream in listener.incoming().flatten() {
+        if events.send(Event::Connected(stream)).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_requests(stream: UnixStream, events: &Sender<Event>) {
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { return };
+        match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Stop) => {
+                if events.send(Event::Stop).is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "ignoring a malformed request"),
+        }
+    }
+}
+
+fn stop_signal(container: &PlannedContainer) -> rustix::process::Signal {
+    rustix::process::Signal::from_named_raw(container.stop_signal)
+        .unwrap_or(rustix::process::Signal::TERM)
+}
+
+fn send_signal(pid: i32, signal: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
