@@ -4,83 +4,12 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{
-    AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair,
-    LaunchType, NetworkConfiguration, NetworkMode, Task, TaskOverride,
+    Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair, NetworkMode, TaskOverride,
 };
-use berth_testsupport::oci::{Layout, busybox_image};
-use berth_testsupport::registry::TestRegistry;
-use berth_testsupport::{Berth, register_fargate_with};
+use berth_testsupport::tasks::{TaskSetup, register, run, wait_for};
 
-fn network() -> NetworkConfiguration {
-    NetworkConfiguration::builder()
-        .awsvpc_configuration(
-            AwsVpcConfiguration::builder()
-                .subnets("subnet-12345678")
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
-/// A registry holding the busybox image and a `berth up` with a default cluster. Tests
-/// borrow from it, so the registry lives as long as the test (destructuring it with `..`
-/// would stop the registry at once).
-struct Setup {
-    _registry: TestRegistry,
-    berth: Berth,
-    image: String,
-}
-
-async fn setup() -> Setup {
-    let registry = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut layout = Layout::new(dir.path());
-    layout.tag_image("v1", &busybox_image());
-    registry.push(layout.dir(), "v1", "busybox");
-    let image = format!("{}/busybox:v1", registry.address());
-    let berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
-    berth.ecs().create_cluster().send().await.unwrap();
-    Setup {
-        _registry: registry,
-        berth,
-        image,
-    }
-}
-
-async fn register(ecs: &aws_sdk_ecs::Client, family: &str, container: ContainerDefinition) {
-    register_fargate_with(ecs, family, container)
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn run(ecs: &aws_sdk_ecs::Client, family: &str, overrides: Option<TaskOverride>) -> String {
-    let out = ecs
-        .run_task()
-        .task_definition(family)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(network())
-        .set_overrides(overrides)
-        .send()
-        .await
-        .unwrap();
-    out.tasks()[0].task_arn().unwrap().to_owned()
-}
-
-async fn wait_for(ecs: &aws_sdk_ecs::Client, arn: &str, status: &str, within: Duration) -> Task {
-    let deadline = Instant::now() + within;
-    loop {
-        let described = ecs.describe_tasks().tasks(arn).send().await.unwrap();
-        let task = described.tasks()[0].clone();
-        if task.last_status() == Some(status) {
-            return task;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task never reached {status}: {task:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn setup() -> TaskSetup {
+    TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await
 }
 
 #[tokio::test]

@@ -42,6 +42,9 @@ pub enum ExecutorError {
     },
 }
 
+/// Held while libcontainer creates and starts a container (see [`start_with`]).
+static CREATE_AND_START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A created and started container.
 pub struct Started {
     container: Container,
@@ -92,6 +95,12 @@ pub fn start_with(
             reason: error.to_string(),
         }
     };
+    // libcontainer changes the process's working directory to reach a container's notify
+    // socket by a short relative path, both when creating and when starting it: two
+    // containers started at once from one process would race for it.
+    let _one_at_a_time = CREATE_AND_START
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(runtime("create"))?;
@@ -107,7 +116,11 @@ pub fn start_with(
         .with_detach(false)
         .build()
         .map_err(runtime("create"))?;
-    container.start().map_err(runtime("start"))?;
+    if let Err(error) = container.start() {
+        // Created but not started: its init process waits for a start that will not come.
+        let _ = container.delete(true);
+        return Err(runtime("start")(error));
+    }
     let pid = container
         .pid()
         .map(|p| p.as_raw())

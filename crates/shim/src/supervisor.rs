@@ -201,6 +201,8 @@ impl Supervisor {
             }
             Event::StartFailed { index, error } => {
                 self.starting[index] = false;
+                // Nothing to delete: its thread has ended.
+                self.workers[index] = None;
                 let reason = format!("CannotStartContainerError: {error}");
                 let state = &mut self.state.containers[index];
                 state.status = ContainerStatus::Stopped;
@@ -414,7 +416,8 @@ fn run_container(
         Ok(started) => started,
         Err(error) => {
             failed(error_chain(&error));
-            finish_log(pumps, container);
+            // Nothing ran, so nothing is left to log; the pumps end with the pipes.
+            let _ = std::fs::write(&container.exited_marker, b"");
             return;
         }
     };

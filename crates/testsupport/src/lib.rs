@@ -4,6 +4,7 @@
 
 pub mod oci;
 pub mod registry;
+pub mod tasks;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,0 +1,246 @@
+//! What a task definition asks of its containers, checked inside real containers: dependsOn
+//! ordering and failure, an init process, a read-only root filesystem, ulimits and the
+//! task's hostname, timestamped logs, and the task's CPU quota measured from its cgroup.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerCondition, ContainerDependency, LinuxParameters, NetworkMode, Ulimit,
+    UlimitName,
+};
+use berth_testsupport::tasks::{TaskSetup, register, run, task_id, wait_for};
+
+async fn setup() -> TaskSetup {
+    TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await
+}
+
+fn depends_on(container: &str, condition: ContainerCondition) -> ContainerDependency {
+    ContainerDependency::builder()
+        .container_name(container)
+        .condition(condition)
+        .build()
+        .unwrap()
+}
+
+/// The timestamps of `container`'s log lines, as `berth logs --timestamps` prints them.
+fn log_times(setup: &TaskSetup, arn: &str, container: &str) -> Vec<(String, String)> {
+    let out = setup.berth.cli(&[
+        "logs",
+        "--timestamps",
+        "--container",
+        container,
+        task_id(arn),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let (time, text) = line.split_once(' ').unwrap();
+            (time.to_owned(), text.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn depends_on_orders_containers_and_an_unmet_success_fails_the_task() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    let register_pair = |family: &'static str, init_exit: i32| {
+        ecs.register_task_definition()
+            .family(family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                setup
+                    .shell("app", "echo app-started")
+                    .depends_on(depends_on("init", ContainerCondition::Success))
+                    .depends_on(depends_on("sidecar", ContainerCondition::Start))
+                    .build(),
+            )
+            .container_definitions(
+                setup
+                    .shell(
+                        "init",
+                        &format!("sleep 1; echo init-done; exit {init_exit}"),
+                    )
+                    .essential(false)
+                    .build(),
+            )
+            .container_definitions(
+                setup
+                    .shell("sidecar", "echo sidecar-started; sleep 300")
+                    .essential(false)
+                    .stop_timeout(2)
+                    .build(),
+            )
+            .send()
+    };
+    register_pair("ordered", 0).await.unwrap();
+    register_pair("unmet", 3).await.unwrap();
+
+    let arn = run(&ecs, "ordered", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(
+        task.stopped_reason(),
+        Some("Essential container in task exited"),
+        "{task:?}"
+    );
+    let exit = |name: &str| {
+        task.containers()
+            .iter()
+            .find(|c| c.name() == Some(name))
+            .and_then(|c| c.exit_code())
+    };
+    assert_eq!(exit("app"), Some(0));
+    assert_eq!(exit("init"), Some(0));
+    // The sidecar was stopped with the task (busybox sleep as PID 1 ignores SIGTERM).
+    assert_eq!(exit("sidecar"), Some(137));
+    let init = log_times(&setup, &arn, "init");
+    let app = log_times(&setup, &arn, "app");
+    assert_eq!(init[0].1, "init-done");
+    assert_eq!(app[0].1, "app-started");
+    // RFC 3339 in UTC with nanoseconds sorts as text: app started after init exited.
+    assert!(app[0].0 > init[0].0, "app {app:?} before init {init:?}");
+
+    let arn = run(&ecs, "unmet", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(
+        task.stop_code().map(|c| c.as_str()),
+        Some("TaskFailedToStart")
+    );
+    assert_eq!(
+        task.stopped_reason(),
+        Some(
+            "CannotStartContainerError: container app: dependency condition SUCCESS on container init was not met: it exited with code 3"
+        )
+    );
+    let app = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some("app"))
+        .unwrap();
+    assert_eq!(app.exit_code(), None);
+}
+
+#[tokio::test]
+async fn an_init_process_runs_as_pid_1_and_forwards_stop_signals() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    let init = LinuxParameters::builder()
+        .init_process_enabled(true)
+        .build();
+    register(
+        &ecs,
+        "with-init",
+        setup
+            .shell(
+                "app",
+                "tr '\\0' ' ' < /proc/1/cmdline; echo; exec sleep 300",
+            )
+            .linux_parameters(init)
+            .stop_timeout(60)
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "with-init", None).await;
+    wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let started = Instant::now();
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
+    // The init forwarded SIGTERM to sleep, which died of it: no wait for the 60 s timeout.
+    assert_eq!(task.containers()[0].exit_code(), Some(143), "{task:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let logs = setup.berth.cli(&["logs", task_id(&arn)]);
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).starts_with("/sbin/docker-init -- sh -c "),
+        "{}",
+        String::from_utf8_lossy(&logs.stdout)
+    );
+}
+
+#[tokio::test]
+async fn read_only_root_ulimits_and_the_task_hostname_reach_the_container() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    register(
+        &ecs,
+        "locked",
+        setup
+            .shell(
+                "app",
+                "touch /x 2>/dev/null && echo writable || echo read-only; ulimit -Sn; ulimit -Hn; hostname",
+            )
+            .readonly_root_filesystem(true)
+            .ulimits(
+                Ulimit::builder()
+                    .name(UlimitName::Nofile)
+                    .soft_limit(1234)
+                    .hard_limit(2345)
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "locked", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
+    let logs = setup.berth.cli(&["logs", task_id(&arn)]);
+    let hostname: String = task_id(&arn).chars().take(12).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout),
+        format!("read-only\n1234\n2345\n{hostname}\n")
+    );
+}
+
+/// CPU time the task's cgroup has used, in nanoseconds (cgroup v1 or v2).
+fn cpu_usage_ns(id: &str) -> u64 {
+    let v1 = format!("/sys/fs/cgroup/cpuacct/berth/{id}/cpuacct.usage");
+    if let Ok(text) = std::fs::read_to_string(&v1) {
+        return text.trim().parse().unwrap();
+    }
+    let v2 = format!("/sys/fs/cgroup/berth/{id}/cpu.stat");
+    let text = std::fs::read_to_string(&v2).expect("the task's cgroup");
+    let usec: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    usec * 1000
+}
+
+#[tokio::test]
+async fn a_cpu_bound_task_is_held_to_its_quota() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    // 256 CPU units: a quarter of one CPU, whatever the task's two busy loops want.
+    register(
+        &ecs,
+        "busy",
+        setup
+            .shell("app", "while :; do :; done & while :; do :; done")
+            .stop_timeout(2)
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "busy", None).await;
+    wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let id = task_id(&arn);
+    let (start, used_before) = (Instant::now(), cpu_usage_ns(id));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = cpu_usage_ns(id) - used_before;
+    let share = used as f64 / start.elapsed().as_nanos() as f64;
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    // Slack above for period boundaries; any real use below (the host may be busy).
+    assert!(share < 0.35, "the task used {share:.2} CPUs");
+    assert!(share > 0.02, "the task used {share:.2} CPUs");
+    wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(40)).await;
+}

@@ -1,0 +1,164 @@
+//! Running tasks in tests: a real registry holding busybox and a `berth up` with a default
+//! cluster, and the few SDK calls every task test makes (register, run, wait for a status).
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, ContainerDefinition, LaunchType, NetworkConfiguration, Task, TaskOverride,
+};
+
+use crate::oci::{Layout, busybox_image};
+use crate::registry::TestRegistry;
+use crate::{Berth, register_fargate_with};
+
+/// A registry holding the busybox image and a `berth up` with a default cluster. Tests
+/// borrow from it, so the registry lives as long as the test (destructuring it with `..`
+/// would stop the registry at once).
+pub struct TaskSetup {
+    _registry: TestRegistry,
+    /// The server.
+    pub berth: Berth,
+    /// The busybox image's reference in the registry.
+    pub image: String,
+}
+
+impl TaskSetup {
+    /// Starts the registry and `berth up` (the binary at `binary`) with extra `args`.
+    pub async fn start(binary: &str, args: &[&str]) -> Self {
+        let registry = TestRegistry::start();
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = Layout::new(dir.path());
+        layout.tag_image("v1", &busybox_image());
+        registry.push(layout.dir(), "v1", "busybox");
+        let image = format!("{}/busybox:v1", registry.address());
+        let berth = Berth::start_with(binary, args);
+        berth.ecs().create_cluster().send().await.unwrap();
+        Self {
+            _registry: registry,
+            berth,
+            image,
+        }
+    }
+
+    /// A busybox container named `name` running `sh -c script`.
+    pub fn shell(
+        &self,
+        name: &str,
+        script: &str,
+    ) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder {
+        ContainerDefinition::builder()
+            .name(name)
+            .image(&self.image)
+            .command("sh")
+            .command("-c")
+            .command(script)
+    }
+}
+
+/// The awsvpc network configuration every Fargate RunTask needs.
+pub fn network() -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets("subnet-12345678")
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// Registers the Fargate guide's definition in `family` with `container` instead.
+pub async fn register(ecs: &aws_sdk_ecs::Client, family: &str, container: ContainerDefinition) {
+    register_fargate_with(ecs, family, container)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Runs `count` tasks of `family` on Fargate; returns their ARNs.
+pub async fn run_many(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    count: i32,
+    overrides: Option<TaskOverride>,
+) -> Vec<String> {
+    let out = ecs
+        .run_task()
+        .task_definition(family)
+        .count(count)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .set_overrides(overrides)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.failures().is_empty(), "{:?}", out.failures());
+    out.tasks()
+        .iter()
+        .map(|t| t.task_arn().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs one task of `family`; returns its ARN.
+pub async fn run(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    overrides: Option<TaskOverride>,
+) -> String {
+    run_many(ecs, family, 1, overrides).await.remove(0)
+}
+
+/// Waits until task `arn` reaches `status`; panics after `within`.
+pub async fn wait_for(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+    status: &str,
+    within: Duration,
+) -> Task {
+    wait_for_all(ecs, &[arn.to_owned()], status, within)
+        .await
+        .remove(0)
+}
+
+/// Waits until every task of `arns` is in `status` at once (or STOPPED, when waiting for
+/// that); panics after `within`.
+pub async fn wait_for_all(
+    ecs: &aws_sdk_ecs::Client,
+    arns: &[String],
+    status: &str,
+    within: Duration,
+) -> Vec<Task> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut tasks = Vec::new();
+        for chunk in arns.chunks(100) {
+            let described = ecs
+                .describe_tasks()
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            tasks.extend(described.tasks().iter().cloned());
+        }
+        let behind: Vec<&Task> = tasks
+            .iter()
+            .filter(|t| t.last_status() != Some(status))
+            .collect();
+        if behind.is_empty() {
+            return tasks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} tasks never reached {status}; first: {:?}",
+            behind.len(),
+            arns.len(),
+            behind[0]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The last part of a task's ARN.
+pub fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
