@@ -2,21 +2,24 @@
 //! each (100 MB in all), half incompressible bytes and half text, in files of 4–64 KiB, as
 //! real application images are.
 //!
-//! usage: make-bench-image LAYOUT_DIR TAG [MB_PER_LAYER]
+//! usage: make-bench-image LAYOUT_DIR TAG [MB_PER_LAYER | busybox]
 
 use berth_testsupport::oci::{Image, Layer, Layout};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(dir), Some(tag)) = (args.next(), args.next()) else {
-        eprintln!("usage: make-bench-image LAYOUT_DIR TAG [MB_PER_LAYER]");
+        eprintln!("usage: make-bench-image LAYOUT_DIR TAG [MB_PER_LAYER | busybox]");
         std::process::exit(2);
     };
-    let layer_bytes = args
-        .next()
-        .and_then(|mb| mb.parse::<f64>().ok())
-        .unwrap_or(20.0)
-        * 1e6;
+    let size = args.next();
+    if size.as_deref() == Some("busybox") {
+        // The task-start benchmark's image: busybox and its common applets, one layer.
+        let mut layout = Layout::new(std::path::Path::new(&dir));
+        layout.tag_image(&tag, &berth_testsupport::oci::busybox_image());
+        return;
+    }
+    let layer_bytes = size.and_then(|mb| mb.parse::<f64>().ok()).unwrap_or(20.0) * 1e6;
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         state ^= state << 13;

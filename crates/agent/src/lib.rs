@@ -67,6 +67,36 @@ pub struct AgentConfig {
     pub init_binary: Option<PathBuf>,
     /// How big each container's log may grow.
     pub log_limits: berth_logs::LogLimits,
+    /// When images are fetched from their registry.
+    pub pull_behavior: PullBehavior,
+}
+
+/// When a task's images are fetched from their registry, as the ECS container agent's
+/// `ECS_IMAGE_PULL_BEHAVIOR` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullBehavior {
+    /// Always pull; if the registry cannot be reached, use the cached image if there is one.
+    #[default]
+    Default,
+    /// Always pull; fail the task if that fails.
+    Always,
+    /// Pull only images not stored on this node yet.
+    Once,
+    /// Use the stored image when there is one, else pull.
+    PreferCached,
+}
+
+impl PullBehavior {
+    /// The behavior ECS names `name` (`default`, `always`, `once`, `prefer-cached`).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "default" => Self::Default,
+            "always" => Self::Always,
+            "once" => Self::Once,
+            "prefer-cached" => Self::PreferCached,
+            _ => return None,
+        })
+    }
 }
 
 /// Where a task's container logs are on this node: `(log file, exited marker)`. The log holds

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_image::ImageStore;
+use berth_image::{ImageRecord, ImageStore, PullError};
 use berth_model::Timestamp;
 use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
 use berth_model::shapes::{ContainerDefinition, ContainerOverride, TaskDefinition};
@@ -28,7 +28,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
-use crate::{AgentConfig, Assignment, ControlPlane};
+use crate::{AgentConfig, Assignment, ControlPlane, PullBehavior};
 
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -117,7 +117,7 @@ impl Runner {
         let mut digests = HashMap::new();
         for definition in &definitions {
             let image = definition.image.clone().unwrap_or_default();
-            match self.images.pull(&image, Arc::new(|_| {})).await {
+            match self.obtain_image(&image).await {
                 Ok(record) => {
                     digests.insert(
                         definition.name.clone().unwrap_or_default(),
@@ -541,6 +541,29 @@ impl Runner {
             exited_marker: exited_marker(scratch, &name),
             name,
         })
+    }
+
+    /// The image as the pull behavior says: pulled, or the copy stored on this node.
+    async fn obtain_image(&self, image: &str) -> Result<ImageRecord, PullError> {
+        let stored = || self.images.get(image).ok();
+        if matches!(
+            self.config.pull_behavior,
+            PullBehavior::Once | PullBehavior::PreferCached
+        ) && let Some(record) = stored()
+        {
+            return Ok(record);
+        }
+        match self.images.pull(image, Arc::new(|_| {})).await {
+            Ok(record) => Ok(record),
+            Err(error) if self.config.pull_behavior == PullBehavior::Default => match stored() {
+                Some(record) => {
+                    tracing::warn!(%error, image, "pull failed; using the stored image");
+                    Ok(record)
+                }
+                None => Err(error),
+            },
+            Err(error) => Err(error),
+        }
     }
 
     async fn report(&self, key: &str, report: TaskReport) {

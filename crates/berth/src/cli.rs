@@ -180,6 +180,10 @@ pub struct UpFlags {
     /// Log files kept per container, the live one included.
     #[arg(long, default_value_t = 5, value_name = "N")]
     log_max_files: u32,
+    /// When task images are pulled, as the ECS agent's ECS_IMAGE_PULL_BEHAVIOR: default
+    /// (always, falling back to the stored image), always, once, prefer-cached.
+    #[arg(long, default_value = "default", value_name = "BEHAVIOR")]
+    image_pull_behavior: String,
 }
 
 /// What `berth up` runs with, validated.
@@ -191,6 +195,7 @@ pub struct UpConfig {
     pub registry: RegistryConfig,
     pub init_path: Option<PathBuf>,
     pub log_limits: berth_logs::LogLimits,
+    pub pull_behavior: berth_agent::PullBehavior,
 }
 
 impl UpFlags {
@@ -239,7 +244,15 @@ impl UpFlags {
         if self.log_max_size == 0 || self.log_max_files == 0 {
             bail!("--log-max-size and --log-max-files must be at least 1");
         }
+        let pull_behavior = berth_agent::PullBehavior::parse(&self.image_pull_behavior)
+            .with_context(|| {
+                format!(
+                    "--image-pull-behavior {}: expected default, always, once or prefer-cached",
+                    self.image_pull_behavior
+                )
+            })?;
         Ok(UpConfig {
+            pull_behavior,
             listen,
             data_dir,
             account_id: self.account_id,

@@ -38,6 +38,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         shim_binary: std::env::current_exe().context("cannot find the berth binary")?,
         init_binary: config.init_path.clone(),
         log_limits: config.log_limits,
+        pull_behavior: config.pull_behavior,
     };
     // Root filesystems of tasks still under their supervisor stay (they are adopted below);
     // any other is a leftover of a crash.

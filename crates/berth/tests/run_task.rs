@@ -430,3 +430,32 @@ async fn tasks_outlive_a_kill_9_of_berth_and_are_adopted_with_their_real_exit_co
         );
     }
 }
+
+#[tokio::test]
+async fn with_the_registry_down_tasks_run_from_the_stored_image_unless_pulls_must_succeed() {
+    for (behavior, expect_run) in [("default", true), ("always", false)] {
+        let mut setup = TaskSetup::start(
+            env!("CARGO_BIN_EXE_berth"),
+            &["--image-pull-behavior", behavior],
+        )
+        .await;
+        let ecs = setup.berth.ecs();
+        register(&ecs, "cached", setup.shell("app", "exit 5").build()).await;
+        let first = run(&ecs, "cached", None).await;
+        wait_for(&ecs, &first, "STOPPED", Duration::from_secs(60)).await;
+
+        setup.stop_registry();
+        let arn = run(&ecs, "cached", None).await;
+        let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+        if expect_run {
+            assert_eq!(task.containers()[0].exit_code(), Some(5), "{task:?}");
+        } else {
+            assert!(
+                task.stopped_reason()
+                    .unwrap_or_default()
+                    .starts_with("CannotPullContainerError"),
+                "{task:?}"
+            );
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::{Berth, register_fargate_with};
 /// borrow from it, so the registry lives as long as the test (destructuring it with `..`
 /// would stop the registry at once).
 pub struct TaskSetup {
-    _registry: TestRegistry,
+    registry: Option<TestRegistry>,
     /// The server.
     pub berth: Berth,
     /// The busybox image's reference in the registry.
@@ -34,10 +34,15 @@ impl TaskSetup {
         let berth = Berth::start_with(binary, args);
         berth.ecs().create_cluster().send().await.unwrap();
         Self {
-            _registry: registry,
+            registry: Some(registry),
             berth,
             image,
         }
+    }
+
+    /// Stops the registry, as an outage would.
+    pub fn stop_registry(&mut self) {
+        self.registry = None;
     }
 
     /// A busybox container named `name` running `sh -c script`.
