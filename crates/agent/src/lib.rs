@@ -1,5 +1,5 @@
 //! The node agent: watches the tasks assigned to this node, prepares each one — images
-//! pulled, network namespace, task cgroup, root filesystems, container specs — hands it to a
+//! pulled, task cgroup, root filesystems, container specs — hands it to a
 //! supervisor process of its own (`berth-shim`) and reports what the supervisor observes back
 //! to the control plane. Tasks outlive the agent: when it starts, it adopts the tasks an
 //! earlier one left running.

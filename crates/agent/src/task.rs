@@ -1,6 +1,7 @@
-//! One task on this node. A new task is prepared here — images pulled, network namespace,
-//! task cgroup, a root filesystem and OCI spec per container — and handed to its supervisor
-//! process (`berth shim`, see the `berth-shim` crate), which starts and stops the containers.
+//! One task on this node. A new task is prepared here — images pulled, task cgroup, a root
+//! filesystem and OCI spec per container — and handed to its supervisor process (`berth
+//! shim`, see the `berth-shim` crate), which makes its namespaces and starts and stops the
+//! containers.
 //! From then on the runner follows the supervisor's state over its socket and relays it to the
 //! control plane; a stop request goes the other way. When the supervisor is done, the runner
 //! releases what it prepared and reports STOPPED.
@@ -17,7 +18,6 @@ use berth_image::{ImageRecord, ImageStore, PullError};
 use berth_model::Timestamp;
 use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
 use berth_model::shapes::{ContainerDefinition, ContainerOverride, TaskDefinition};
-use berth_net::NetworkNamespace;
 use berth_runtime::cgroups::{self, TaskLimits};
 use berth_runtime::process::{command_line, environment, resolve_user};
 use berth_runtime::spec::{ContainerConfig, Rlimit, SharedNamespaces, generate};
@@ -161,11 +161,6 @@ impl Runner {
             return Err("Task stopped before all its containers started".into());
         }
 
-        let network = NetworkNamespace::create(&netns_name(id)).map_err(|error| {
-            format!(
-                "ResourceInitializationError: failed to create the task's network namespace: {error}"
-            )
-        })?;
         let limits = task_limits(assignment);
         let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
         cgroups::create_task_cgroup(Path::new(cgroups::CGROUP_ROOT), &task_cgroup, limits)
@@ -186,14 +181,7 @@ impl Runner {
                 .iter()
                 .find(|o| o.name.as_deref() == Some(name.as_str()));
             let planned = self
-                .plan_container(
-                    id,
-                    scratch,
-                    definition,
-                    container_override,
-                    &network.path(),
-                    &hostname,
-                )
+                .plan_container(id, scratch, definition, container_override, &hostname)
                 .await
                 .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
             containers.push(planned);
@@ -399,7 +387,6 @@ impl Runner {
         scratch: &Path,
         definition: &ContainerDefinition,
         container_override: Option<&ContainerOverride>,
-        network: &Path,
         hostname: &str,
     ) -> Result<PlannedContainer, String> {
         let name = definition.name.clone().unwrap_or_default();
@@ -505,10 +492,8 @@ impl Runner {
                     hard: u64::try_from(u.hard_limit).unwrap_or(0),
                 })
                 .collect(),
-            shared: SharedNamespaces {
-                network: Some(network.to_path_buf()),
-                ..SharedNamespaces::default()
-            },
+            // The supervisor's sandbox namespaces, joined once it has made them.
+            shared: SharedNamespaces::default(),
             init,
         };
         let spec = generate(&config).map_err(|e| e.to_string())?;
@@ -574,7 +559,7 @@ impl Runner {
 }
 
 /// Removes what task `id` held on this node: processes still in its cgroups (killed), its
-/// cgroups, root filesystems and network namespace. Log followers are told its containers
+/// cgroups and root filesystems (its namespaces went with its supervisor). Log followers are told its containers
 /// are done. Blocking.
 pub fn release_task_resources(
     images: &ImageStore,
@@ -602,10 +587,6 @@ pub fn release_task_resources(
         }
         let _ = std::fs::write(exited_marker(&scratch, name), b"");
     }
-    if let Err(error) = NetworkNamespace::create(&netns_name(id)).and_then(NetworkNamespace::remove)
-    {
-        tracing::warn!(%error, task = %id, "cannot remove the task's network namespace");
-    }
     let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
     let _ = std::fs::remove_dir_all(scratch.join("bundles"));
     let _ = std::fs::remove_file(ShimFiles::new(&scratch).socket);
@@ -630,11 +611,6 @@ pub fn log_path(scratch: &Path, name: &str) -> PathBuf {
 /// Written beside a container's log once it has exited: nothing more will be appended.
 pub fn exited_marker(scratch: &Path, name: &str) -> PathBuf {
     scratch.join("logs").join(format!("{name}.exited"))
-}
-
-/// The name of task `id`'s network namespace.
-fn netns_name(id: &str) -> String {
-    format!("berth-{id}")
 }
 
 fn container_report(container: &berth_shim::ContainerState) -> ContainerReport {

@@ -1,10 +1,9 @@
-//! Task networking on the node. Today: one network namespace per task, with loopback up, which
-//! every container of the task joins — so they reach each other on localhost. The awsvpc issue
-//! adds the veth, the address, routes and firewall rules here.
-//!
-//! Namespaces are made with iproute2's `ip netns` (they live as bind mounts under
-//! `/run/netns`, so they outlive any one container and are found again after a restart).
+//! Task networking on the node. Today: each task's network namespace is made by its
+//! supervisor (an `unshare` of its own, so the namespace lives exactly as long as the task and
+//! needs no cleanup), and this crate brings its loopback interface up — so the task's
+//! containers reach each other on localhost. The awsvpc issue adds the veth, the address,
+//! routes and firewall rules here.
 
-mod netns;
+mod loopback;
 
-pub use netns::{NetnsError, NetworkNamespace};
+pub use loopback::loopback_up;

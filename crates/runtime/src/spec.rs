@@ -224,9 +224,9 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
-/// Makes the container of `spec` join the UTS and IPC namespaces at `uts` and `ipc` (the
-/// task's sandbox, which holds its hostname) instead of creating its own.
-pub fn join_sandbox(spec: &mut Spec, uts: &Path, ipc: &Path) {
+/// Makes the container of `spec` join the network, UTS and IPC namespaces at `net`, `uts` and
+/// `ipc` (the task's sandbox, which holds its hostname) instead of creating its own.
+pub fn join_sandbox(spec: &mut Spec, net: &Path, uts: &Path, ipc: &Path) {
     spec.set_hostname(None);
     if let Some(namespaces) = spec
         .linux_mut()
@@ -237,6 +237,7 @@ pub fn join_sandbox(spec: &mut Spec, uts: &Path, ipc: &Path) {
             match namespace.typ() {
                 LinuxNamespaceType::Uts => namespace.set_path(Some(uts.to_path_buf())),
                 LinuxNamespaceType::Ipc => namespace.set_path(Some(ipc.to_path_buf())),
+                LinuxNamespaceType::Network => namespace.set_path(Some(net.to_path_buf())),
                 _ => namespace,
             };
         }
@@ -341,6 +342,7 @@ mod tests {
         assert!(spec.hostname().is_some());
         join_sandbox(
             &mut spec,
+            Path::new("/proc/7/ns/net"),
             Path::new("/proc/7/ns/uts"),
             Path::new("/proc/7/ns/ipc"),
         );
@@ -357,6 +359,7 @@ mod tests {
         };
         assert_eq!(path_of("uts"), "/proc/7/ns/uts");
         assert_eq!(path_of("ipc"), "/proc/7/ns/ipc");
+        assert_eq!(path_of("network"), "/proc/7/ns/net");
         assert_eq!(path_of("pid"), serde_json::Value::Null);
     }
 

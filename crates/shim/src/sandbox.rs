@@ -1,6 +1,7 @@
-//! The task's sandbox: the supervisor itself moves into new UTS and IPC namespaces and sets the
-//! task's hostname there, so the namespaces live exactly as long as the task, whichever of its
-//! containers come and go.
+//! The task's sandbox: the supervisor itself moves into new network, UTS and IPC namespaces,
+//! brings loopback up and sets the task's hostname there, so the namespaces live exactly as
+//! long as the task, whichever of its containers come and go, and vanish with it: nothing to
+//! clean up, even after a crash.
 
 use std::path::PathBuf;
 
@@ -12,19 +13,23 @@ pub struct Sandbox {
     pub uts: PathBuf,
     /// The IPC namespace.
     pub ipc: PathBuf,
+    /// The network namespace.
+    pub net: PathBuf,
 }
 
-/// Moves this process into new UTS and IPC namespaces with `hostname`. Call it before any
+/// Moves this process into new network, UTS and IPC namespaces with `hostname`. Call it before any
 /// thread is started: namespaces are per thread, and other threads would stay behind.
 pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
     use nix::sched::{CloneFlags, unshare};
-    unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
+    unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .map_err(|e| ShimError::Sandbox(format!("unshare: {e}")))?;
+    berth_net::loopback_up().map_err(|e| ShimError::Sandbox(format!("loopback up: {e}")))?;
     nix::unistd::sethostname(hostname)
         .map_err(|e| ShimError::Sandbox(format!("sethostname: {e}")))?;
     let pid = std::process::id();
     Ok(Sandbox {
         uts: format!("/proc/{pid}/ns/uts").into(),
         ipc: format!("/proc/{pid}/ns/ipc").into(),
+        net: format!("/proc/{pid}/ns/net").into(),
     })
 }

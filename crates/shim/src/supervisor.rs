@@ -235,7 +235,12 @@ impl Supervisor {
         self.starting[index] = true;
         let container = self.plan.containers[index].clone();
         let mut spec = container.spec.clone();
-        join_sandbox(&mut spec, &self.sandbox.uts, &self.sandbox.ipc);
+        join_sandbox(
+            &mut spec,
+            &self.sandbox.net,
+            &self.sandbox.uts,
+            &self.sandbox.ipc,
+        );
         let (delete, deletion) = mpsc::channel();
         self.workers[index] = Some(delete);
         let events = self.events.clone();
