@@ -12,6 +12,7 @@ mod ecs;
 mod error;
 pub mod images;
 pub mod logs;
+mod task_wait;
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/berth/v1/images/remove", post(images::remove))
         .route("/berth/v1/images/prune", post(images::prune))
         .route("/berth/v1/tasks/logs", post(logs::logs))
+        .route("/berth/v1/tasks/wait", post(task_wait::wait))
         .fallback(aws_json::not_an_operation)
         .with_state(state)
 }

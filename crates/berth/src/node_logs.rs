@@ -1,17 +1,18 @@
 //! Wiring: the API's `LogService` over the agent's log files. Each stream reads the
 //! container's log records (across rotations) on a thread of its own and, when following,
-//! polls for more until the container's "exited" marker appears.
+//! waits for the log directory to change until the container's "exited" marker appears.
 
 use std::time::Duration;
 
 use berth_agent::AgentConfig;
 use berth_api::LogService;
 use berth_api::images::BoxFuture;
-use berth_logs::LogReader;
+use berth_logs::{DirChanges, LogReader};
 use hyper::body::Bytes;
 use tokio::sync::mpsc;
 
-const POLL: Duration = Duration::from_millis(50);
+/// A follower re-checks at least this often, should a change notification be missed.
+const RECHECK: Duration = Duration::from_millis(500);
 
 /// The local node's container logs.
 pub struct NodeLogs {
@@ -33,6 +34,11 @@ impl LogService for NodeLogs {
             }
             let (sender, receiver) = mpsc::channel(16);
             std::thread::spawn(move || {
+                // Made here if the task has not started yet, so there is something to watch.
+                let changes = log.parent().map(|dir| {
+                    let _ = std::fs::create_dir_all(dir);
+                    DirChanges::watch(dir)
+                });
                 let mut reader = LogReader::open(&log);
                 loop {
                     // Checked before reading, so records written before the marker are read.
@@ -54,8 +60,10 @@ impl LogService for NodeLogs {
                         }
                     } else if done || sender.is_closed() {
                         return;
+                    } else if let Some(changes) = &changes {
+                        changes.wait(RECHECK);
                     } else {
-                        std::thread::sleep(POLL);
+                        std::thread::sleep(RECHECK);
                     }
                 }
             });

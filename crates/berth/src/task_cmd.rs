@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use http_body_util::BodyExt;
@@ -143,19 +142,27 @@ fn ad_hoc_family(image: &str) -> String {
     )
 }
 
+/// The task once STOPPED, through berth's wait API (a long poll: no DescribeTasks loop).
 async fn wait_stopped(endpoint: &Endpoint, cluster: &str, task: &str) -> anyhow::Result<Value> {
     loop {
-        let described = call_ecs(
+        let body = json!({
+            "task": task,
+            "cluster": cluster,
+            "status": "STOPPED",
+            "timeoutSeconds": 60,
+        });
+        let response = send(
             endpoint,
-            "DescribeTasks",
-            json!({ "cluster": cluster, "tasks": [task] }),
+            "POST",
+            "/berth/v1/tasks/wait",
+            &[("content-type", "application/json".to_owned())],
+            full(body.to_string()),
         )
         .await?;
-        let current = described["tasks"][0].clone();
-        if current["lastStatus"] == "STOPPED" {
-            return Ok(current);
+        let answer = client::json_response(endpoint, response).await?;
+        if answer["task"]["lastStatus"] == "STOPPED" {
+            return Ok(answer["task"].clone());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

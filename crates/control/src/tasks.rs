@@ -442,6 +442,50 @@ impl Ecs {
     }
 
     /// A task by id or ARN within `cluster`.
+    /// Waits until task `reference` has reached `until` (or gone past it), for at most
+    /// `timeout`; returns the task as it is then, `None` if there is no such task. Not an ECS
+    /// operation: berth's own API, so that `berth run` learns of the exit without polling.
+    pub async fn wait_task(
+        &self,
+        scope: &AccountRegion,
+        cluster: Option<&str>,
+        reference: &str,
+        until: TaskStatus,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Task>, TaskError> {
+        let cluster_name = self.cluster_name(scope, cluster).await?;
+        let Some((record, kv)) = self.find_task(scope, &cluster_name, reference).await? else {
+            return Ok(None);
+        };
+        let reached = |task: &Task| {
+            task.last_status
+                .as_deref()
+                .and_then(TaskStatus::parse)
+                .is_some_and(|status| status >= until)
+        };
+        let mut task = record.task;
+        if reached(&task) {
+            return Ok(Some(task));
+        }
+        let mut changes = self
+            .store
+            .watch(KeyRange::key(kv.key.clone()), kv.mod_revision + 1)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, changes.next()).await {
+                Ok(Some(berth_store::Event::Put(kv))) => {
+                    task = records::decode::<TaskRecord>(&kv)?.task;
+                    if reached(&task) {
+                        return Ok(Some(task));
+                    }
+                }
+                Ok(Some(_)) => {}
+                // Timed out, or the store is shutting down: the task as last seen.
+                Ok(None) | Err(_) => return Ok(Some(task)),
+            }
+        }
+    }
+
     pub(crate) async fn find_task(
         &self,
         scope: &AccountRegion,

@@ -7,10 +7,12 @@
 //! [`LogWriter`] is the supervisor's side, [`LogReader`] the log store's. CloudWatch Logs will
 //! read through the same reader.
 
+mod changes;
 mod format;
 mod reader;
 mod writer;
 
+pub use changes::DirChanges;
 pub use format::{Record, Stream, format_timestamp};
 pub use reader::LogReader;
 pub use writer::{LogLimits, LogWriter, pump};

@@ -1,0 +1,75 @@
+//! berth's own wait API, for `berth run`: answers once a task has reached a status (STOPPED
+//! unless asked otherwise), or when the timeout runs out — a long poll instead of many
+//! DescribeTasks calls.
+//!
+//! ```text
+//! POST /berth/v1/tasks/wait  {"task", "cluster"?, "status"?, "timeoutSeconds"?}  → {"task": Task}
+//! ```
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use berth_model::lifecycle::TaskStatus;
+use berth_model::shapes::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::aws_json::{decode, encode};
+use crate::error::{ApiError, ErrorCode};
+
+/// The longest a caller may wait in one request.
+const MAX_WAIT_SECONDS: u64 = 300;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitRequest {
+    task: String,
+    cluster: Option<String>,
+    status: Option<String>,
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct WaitResponse {
+    task: Task,
+}
+
+pub async fn wait(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    match answer(&state, &headers, &body).await {
+        Ok(bytes) => ([("content-type", "application/json")], bytes).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn answer(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let request: WaitRequest = decode(body)?;
+    let caller = state.auth.authenticate(headers)?;
+    let status = request.status.as_deref().unwrap_or("STOPPED");
+    let until = TaskStatus::parse(status).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidParameterException,
+            format!("status {status} is not a task status"),
+        )
+    })?;
+    let timeout = Duration::from_secs(request.timeout_seconds.unwrap_or(60).min(MAX_WAIT_SECONDS));
+    let task = state
+        .ecs
+        .wait_task(
+            &caller.scope,
+            request.cluster.as_deref(),
+            &request.task,
+            until,
+            timeout,
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidParameterException,
+                "The referenced task was not found.",
+            )
+        })?;
+    encode(&WaitResponse { task })
+}
