@@ -235,10 +235,12 @@ impl Agent {
             == Some(DesiredStatus::Stopped);
         let (stop_tx, stop_rx) = watch::channel(desired_stop);
         running.insert(assignment.key.clone(), stop_tx);
+        let (reports, queued) = mpsc::unbounded_channel();
+        let sender = tokio::spawn(task::send_reports(self.control.clone(), queued));
         let runner = task::Runner {
-            control: self.control.clone(),
             images: self.images.clone(),
             config: self.config.clone(),
+            reports,
         };
         let finished = finished.clone();
         tokio::spawn(async move {
@@ -248,6 +250,9 @@ impl Agent {
             } else {
                 runner.run(assignment, stop_rx).await;
             }
+            // The last reports are sent before the task counts as done.
+            drop(runner);
+            let _ = sender.await;
             let _ = finished.send(key);
         });
     }

@@ -26,7 +26,7 @@ use berth_shim::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::{AgentConfig, Assignment, ControlPlane, PullBehavior};
 
@@ -39,9 +39,24 @@ const CFS_PERIOD: u64 = 100_000;
 const MAX_SOCKET_PATH: usize = 107;
 
 pub struct Runner {
-    pub control: Arc<dyn ControlPlane>,
     pub images: Arc<ImageStore>,
     pub config: AgentConfig,
+    /// The task's reports, in order, to [`send_reports`].
+    pub reports: mpsc::UnboundedSender<(String, TaskReport)>,
+}
+
+/// Sends a task's reports to the control plane in the order they were made, until the runner
+/// is done. The runner does not wait for each to be stored: starting and stopping containers
+/// never stalls on the control plane's disk.
+pub async fn send_reports(
+    control: Arc<dyn ControlPlane>,
+    mut reports: mpsc::UnboundedReceiver<(String, TaskReport)>,
+) {
+    while let Some((key, report)) = reports.recv().await {
+        if let Err(error) = control.report(key.clone(), report).await {
+            tracing::warn!(task = %key, %error, "cannot report task state");
+        }
+    }
 }
 
 /// What the runner has told the control plane so far.
@@ -551,10 +566,9 @@ impl Runner {
         }
     }
 
+    /// Queues a report for [`send_reports`].
     async fn report(&self, key: &str, report: TaskReport) {
-        if let Err(error) = self.control.report(key.to_owned(), report).await {
-            tracing::warn!(task = %key, %error, "cannot report task state");
-        }
+        let _ = self.reports.send((key.to_owned(), report));
     }
 }
 

@@ -20,7 +20,6 @@ pub fn run(flags: RunFlags) -> anyhow::Result<ExitCode> {
 
 async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCode> {
     let cluster = flags.cluster.clone().unwrap_or_else(|| "default".into());
-    call_ecs(endpoint, "CreateCluster", json!({ "clusterName": cluster })).await?;
     let memory = flags
         .memory
         .map(|m| m.to_string())
@@ -37,19 +36,24 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
         container["command"] = json!(flags.command);
     }
     let family = ad_hoc_family(&flags.image);
-    let registered = call_ecs(
-        endpoint,
-        "RegisterTaskDefinition",
-        json!({
-            "family": family,
-            "networkMode": "awsvpc",
-            "requiresCompatibilities": ["FARGATE"],
-            "cpu": flags.cpu,
-            "memory": memory,
-            "containerDefinitions": [container],
-        }),
-    )
-    .await?;
+    // Independent calls go together: their writes share the server's commits.
+    let (created, registered) = tokio::join!(
+        call_ecs(endpoint, "CreateCluster", json!({ "clusterName": cluster })),
+        call_ecs(
+            endpoint,
+            "RegisterTaskDefinition",
+            json!({
+                "family": family,
+                "networkMode": "awsvpc",
+                "requiresCompatibilities": ["FARGATE"],
+                "cpu": flags.cpu,
+                "memory": memory,
+                "containerDefinitions": [container],
+            }),
+        )
+    );
+    created?;
+    let registered = registered?;
     let definition = registered["taskDefinition"]["taskDefinitionArn"]
         .as_str()
         .unwrap_or_default()
@@ -79,22 +83,32 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
         follow: true,
         timestamps: false,
     };
-    stream_logs(endpoint, &task, options, Some(&cluster)).await?;
-    let stopped = wait_stopped(endpoint, &cluster, &task).await?;
-    if flags.rm {
-        call_ecs(
-            endpoint,
-            "DeregisterTaskDefinition",
-            json!({ "taskDefinition": definition }),
-        )
-        .await?;
-        call_ecs(
-            endpoint,
-            "DeleteTaskDefinitions",
-            json!({ "taskDefinitions": [definition] }),
-        )
-        .await?;
-    }
+    // The task keeps its own copy of its definition: with --rm the ad-hoc definition goes
+    // while the task runs, not after.
+    let remove = async {
+        if flags.rm {
+            call_ecs(
+                endpoint,
+                "DeregisterTaskDefinition",
+                json!({ "taskDefinition": definition }),
+            )
+            .await?;
+            call_ecs(
+                endpoint,
+                "DeleteTaskDefinitions",
+                json!({ "taskDefinitions": [definition] }),
+            )
+            .await?;
+        }
+        anyhow::Ok(())
+    };
+    let follow = async {
+        stream_logs(endpoint, &task, options, Some(&cluster)).await?;
+        wait_stopped(endpoint, &cluster, &task).await
+    };
+    let (removed, stopped) = tokio::join!(remove, follow);
+    removed?;
+    let stopped = stopped?;
     match stopped["containers"][0]["exitCode"].as_i64() {
         Some(code) => Ok(ExitCode::from(
             u8::try_from(code.clamp(0, 255)).unwrap_or(COULD_NOT_RUN),
