@@ -238,7 +238,9 @@ impl ImageStore {
             return Ok(());
         };
         entry.last_used_at = Some(berth_model::Timestamp::now());
-        store::write_index(&self.paths, &updated)?;
+        // Only prune's order depends on it: not worth a disk sync per task.
+        let bytes = serde_json::to_vec_pretty(&updated).map_err(std::io::Error::other)?;
+        store::replace_file(&self.paths, &self.paths.index(), &bytes)?;
         *index = updated;
         Ok(())
     }

@@ -167,6 +167,17 @@ impl ImageStore {
                 .collect(),
         });
 
+        // Up to date: the registry serves the manifest already stored under this reference,
+        // whose layers are all in place. Nothing to fetch, nothing to write.
+        if let Ok(stored) = self.get(&reference.to_string())
+            && stored.manifest == manifest_digest
+            && stored.layers.iter().all(|l| self.paths.layer(l).is_dir())
+        {
+            progress(PullEvent::Pulled {
+                image: summary(&stored),
+            });
+            return Ok(stored);
+        }
         let config_bytes = self
             .fetch_small_blob(&endpoint, &reference.repository, &manifest.config)
             .await?;

@@ -102,7 +102,8 @@ impl ImageStore {
         {
             let mut index = self.lock_index();
             let bytes = serde_json::to_vec(&lease).map_err(std::io::Error::other)?;
-            store::write_atomically(&self.paths, &lease_path, &bytes)?;
+            // Not synced to disk: a lease guards a mount, and no mount outlives a power cut.
+            store::replace_file(&self.paths, &lease_path, &bytes)?;
             // Shown by `image ls` at once; written to disk when the rootfs is released, off
             // the task-start path.
             if let Some(entry) = index.images.get_mut(&record.reference) {

@@ -156,6 +156,15 @@ pub fn write_atomically(paths: &Paths, path: &Path, bytes: &[u8]) -> std::io::Re
     Ok(())
 }
 
+/// Replaces `path` with `bytes` atomically for readers and against a crash of berth (write a
+/// temporary file, rename it over), without waiting for the disk: for records whose loss in a
+/// power cut costs nothing (rootfs leases: no mount survives a reboot; last-used times).
+pub fn replace_file(paths: &Paths, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = paths.tmp_path("write");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Reads the index; a missing file is an empty index.
 pub fn read_index(paths: &Paths) -> std::io::Result<Index> {
     match std::fs::read(paths.index()) {
