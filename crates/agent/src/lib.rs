@@ -44,11 +44,11 @@ pub trait ControlPlane: Send + Sync + 'static {
     /// The tasks assigned to this node — every current one, then each change — until the
     /// control plane goes away.
     fn assignments(&self) -> BoxFuture<'_, Result<mpsc::Receiver<Assignment>, ControlPlaneError>>;
-    /// Records what this node observed about task `key`.
+    /// Records what this node observed about task `key`, in order.
     fn report(
         &self,
         key: String,
-        report: TaskReport,
+        reports: Vec<TaskReport>,
     ) -> BoxFuture<'_, Result<(), ControlPlaneError>>;
 }
 
@@ -210,7 +210,7 @@ impl Agent {
                     status: Some(TaskStatus::Stopped),
                     ..TaskReport::default()
                 };
-                let _ = self.control.report(assignment.key, report).await;
+                let _ = self.control.report(assignment.key, vec![report]).await;
             }
             _ => {
                 // Started by an earlier berth process: adopt it (its supervisor kept it going).

@@ -52,8 +52,13 @@ pub async fn send_reports(
     control: Arc<dyn ControlPlane>,
     mut reports: mpsc::UnboundedReceiver<(String, TaskReport)>,
 ) {
-    while let Some((key, report)) = reports.recv().await {
-        if let Err(error) = control.report(key.clone(), report).await {
+    while let Some((key, first)) = reports.recv().await {
+        // Whatever queued up meanwhile goes along: one write for the lot.
+        let mut batch = vec![first];
+        while let Ok((_, next)) = reports.try_recv() {
+            batch.push(next);
+        }
+        if let Err(error) = control.report(key.clone(), batch).await {
             tracing::warn!(task = %key, %error, "cannot report task state");
         }
     }
@@ -115,6 +120,7 @@ impl Runner {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<UnixStream, String> {
         let key = &assignment.key;
+        tracing::debug!(task = %id, "preparing");
         let definitions = assignment
             .definition
             .container_definitions
@@ -176,6 +182,7 @@ impl Runner {
             return Err("Task stopped before all its containers started".into());
         }
 
+        tracing::debug!(task = %id, "images ready");
         let limits = task_limits(assignment);
         let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
         cgroups::create_task_cgroup(Path::new(cgroups::CGROUP_ROOT), &task_cgroup, limits)
@@ -201,6 +208,7 @@ impl Runner {
                 .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
             containers.push(planned);
         }
+        tracing::debug!(task = %id, "cgroup and root filesystems ready");
         let plan = TaskPlan {
             task_id: id.to_owned(),
             hostname,
@@ -287,6 +295,7 @@ impl Runner {
                         tracing::warn!(task = %id, "unreadable state from the task's supervisor");
                         continue;
                     };
+                    tracing::debug!(task = %id, phase = ?state.phase, "supervisor state");
                     self.relay(&assignment.key, &state, &mut relayed).await;
                     let stopped = state.phase == Phase::Stopped;
                     last = Some(state);
@@ -347,6 +356,7 @@ impl Runner {
         )
         .await;
         self.release(id, &assignment.definition).await;
+        tracing::debug!(task = %id, "released");
         let finished = state.as_ref().is_some_and(|s| s.phase == Phase::Stopped);
         let (stop_code, reason) = match state.as_ref().and_then(|s| s.stop.clone()) {
             Some(cause) if finished => (cause.code, cause.reason),
@@ -566,8 +576,12 @@ impl Runner {
         }
     }
 
-    /// Queues a report for [`send_reports`].
+    /// Queues a report for [`send_reports`], stamped with the time it was made.
     async fn report(&self, key: &str, report: TaskReport) {
+        let report = TaskReport {
+            observed_at: Some(Timestamp::now()),
+            ..report
+        };
         let _ = self.reports.send((key.to_owned(), report));
     }
 }

@@ -52,11 +52,11 @@ impl ControlPlane for LocalControl {
     fn report(
         &self,
         key: String,
-        report: TaskReport,
+        reports: Vec<TaskReport>,
     ) -> BoxFuture<'_, Result<(), ControlPlaneError>> {
         Box::pin(async move {
             self.ecs
-                .report_task(&key, &report)
+                .report_task(&key, &reports)
                 .await
                 .map(|_| ())
                 .map_err(|e| ControlPlaneError(e.to_string()))

@@ -74,7 +74,7 @@ impl Ecs {
 
     /// Applies what a node observed to the task at `key`. Status only moves forward; the
     /// timestamps ECS keeps are set as the task passes each status.
-    pub async fn report_task(&self, key: &str, report: &TaskReport) -> Result<Task, TaskError> {
+    pub async fn report_task(&self, key: &str, reports: &[TaskReport]) -> Result<Task, TaskError> {
         for _ in 0..CAS_ATTEMPTS {
             let found = self.store.range(KeyRange::key(key), None).await?;
             let kv = found
@@ -83,7 +83,10 @@ impl Ecs {
                 .next()
                 .ok_or_else(|| TaskError::NotFound(key.to_owned()))?;
             let mut record: TaskRecord = records::decode(&kv)?;
-            apply(&mut record.task, report);
+            // Several reports in order, one write: a node catching up costs one commit.
+            for report in reports {
+                apply(&mut record.task, report);
+            }
             let txn = Txn {
                 compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
                 success: vec![Op::put(kv.key.clone(), records::encode(&record))],
@@ -98,7 +101,7 @@ impl Ecs {
 }
 
 fn apply(task: &mut Task, report: &TaskReport) {
-    let now = Timestamp::now();
+    let now = report.observed_at.unwrap_or_else(Timestamp::now);
     let current = task
         .last_status
         .as_deref()
@@ -231,6 +234,21 @@ mod tests {
             (c.last_status.as_deref(), c.exit_code),
             (Some("STOPPED"), Some(3))
         );
+    }
+
+    #[test]
+    fn statuses_are_stamped_with_the_time_the_node_observed_them() {
+        let mut t = task();
+        let seen = Timestamp::from_millis(1_700_000_000_000);
+        apply(
+            &mut t,
+            &TaskReport {
+                status: Some(TaskStatus::Running),
+                observed_at: Some(seen),
+                ..TaskReport::default()
+            },
+        );
+        assert_eq!(t.started_at, Some(seen));
     }
 
     #[test]

@@ -190,6 +190,9 @@ pub struct TaskReport {
     pub pull_started_at: Option<crate::Timestamp>,
     /// When they finished.
     pub pull_stopped_at: Option<crate::Timestamp>,
+    /// When the node observed this (the control plane's clock when absent): the time a new
+    /// status is stamped with, however late the report arrives.
+    pub observed_at: Option<crate::Timestamp>,
 }
 
 impl serde::Serialize for ContainerStatus {

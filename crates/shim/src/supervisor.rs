@@ -59,6 +59,7 @@ pub fn run(task_dir: &Path) -> Result<(), ShimError> {
     })?;
     // Before any thread exists: namespaces belong to the thread that unshares.
     let sandbox = sandbox::enter(&plan.hostname)?;
+    tracing::debug!(task = %plan.task_id, "sandbox ready");
     let (events, receiver) = mpsc::channel();
     {
         let events = events.clone();
@@ -426,6 +427,7 @@ fn run_container(
             return;
         }
     };
+    tracing::debug!(container = %container.name, "started");
     let _ = events.send(Event::Started {
         index,
         pid: started.pid,
@@ -434,6 +436,7 @@ fn run_container(
     // Read before the container and its cgroup are deleted.
     let oom =
         code == 137 && cgroups::oom_killed(Path::new(cgroups::CGROUP_ROOT), &container.cgroup);
+    tracing::debug!(container = %container.name, code, "exited");
     let _ = events.send(Event::Exited { index, code, oom });
     // The container's PID namespace died with its init: every writer of the pipes is gone.
     finish_log(pumps, container);
@@ -441,6 +444,7 @@ fn run_container(
     if let Err(error) = started.delete() {
         tracing::warn!(%error, container = %container.name, "cannot delete a container");
     }
+    tracing::debug!(container = %container.name, "deleted");
     let _ = events.send(Event::Deleted);
 }
 
