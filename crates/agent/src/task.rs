@@ -189,6 +189,12 @@ impl Runner {
             .map_err(|error| {
                 format!("ResourceInitializationError: failed to create the task's cgroup: {error}")
             })?;
+        // Directory made: now the kernel's wait before the first cgroup move (see
+        // begin_migration_grace_period) can run while the rest is prepared. It holds the
+        // cgroup lock meanwhile, so it starts only after our own mkdir.
+        tokio::task::spawn_blocking(|| {
+            cgroups::begin_migration_grace_period(Path::new(cgroups::CGROUP_ROOT))
+        });
         let overrides: Vec<ContainerOverride> = assignment
             .task
             .overrides
