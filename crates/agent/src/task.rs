@@ -35,6 +35,9 @@ const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Most processes one task may have.
 const TASK_PIDS_LIMIT: i64 = 4096;
 const CFS_PERIOD: u64 = 100_000;
+/// Set while a [`cgroups::begin_migration_grace_period`] call is running.
+static GRACE_PERIOD_STARTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 /// The longest path a Unix socket address holds.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -192,9 +195,13 @@ impl Runner {
         // Directory made: now the kernel's wait before the first cgroup move (see
         // begin_migration_grace_period) can run while the rest is prepared. It holds the
         // cgroup lock meanwhile, so it starts only after our own mkdir.
-        tokio::task::spawn_blocking(|| {
-            cgroups::begin_migration_grace_period(Path::new(cgroups::CGROUP_ROOT))
-        });
+        // One at a time: while tasks start in numbers, the kernel's lock stays warm anyway.
+        if !GRACE_PERIOD_STARTED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            tokio::task::spawn_blocking(|| {
+                cgroups::begin_migration_grace_period(Path::new(cgroups::CGROUP_ROOT));
+                GRACE_PERIOD_STARTED.store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
         let overrides: Vec<ContainerOverride> = assignment
             .task
             .overrides
