@@ -22,7 +22,8 @@ use berth_runtime::cgroups::{self, TaskLimits};
 use berth_runtime::process::{command_line, environment, resolve_user};
 use berth_runtime::spec::{ContainerConfig, Rlimit, SharedNamespaces, generate};
 use berth_shim::{
-    Condition, Dependency, Phase, PlannedContainer, Request, ShimFiles, ShimState, TaskPlan,
+    Condition, Dependency, Phase, PlannedContainer, Request, RootfsMount, ShimFiles, ShimState,
+    TaskPlan,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -432,11 +433,12 @@ impl Runner {
         let container_scratch = scratch.join("rootfs").join(&name);
         let rootfs_id = format!("{id}-{name}");
         let images = self.images.clone();
-        let rootfs = {
+        // Prepared here, mounted by the supervisor in its own mount namespace.
+        let (rootfs, overlay) = {
             let (rootfs_id, image, container_scratch) =
                 (rootfs_id.clone(), image.clone(), container_scratch.clone());
             tokio::task::spawn_blocking(move || {
-                images.mount_rootfs(&rootfs_id, &image, &container_scratch)
+                images.prepare_rootfs(&rootfs_id, &image, &container_scratch)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -467,7 +469,7 @@ impl Runner {
             &[&definition_env, &override_env],
             hostname,
         );
-        let read = |path: &str| std::fs::read_to_string(rootfs.path.join(path)).unwrap_or_default();
+        let read = |path: &str| read_from_layers(&overlay.lowers, path);
         let user_spec = definition
             .user
             .clone()
@@ -538,6 +540,12 @@ impl Runner {
         let logs = scratch.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
         Ok(PlannedContainer {
+            rootfs: RootfsMount {
+                lowers: overlay.lowers,
+                upper: overlay.upper,
+                work: overlay.work,
+                target: overlay.target,
+            },
             runtime_id: format!("{id}-{name}"),
             bundle: scratch.join("bundles").join(&name),
             spec,
@@ -631,6 +639,24 @@ pub fn release_task_resources(
     let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
     let _ = std::fs::remove_dir_all(scratch.join("bundles"));
     let _ = std::fs::remove_file(ShimFiles::new(&scratch).socket);
+}
+
+/// The text of file `path` (relative to `/`) in an image whose layers are `lowers`, topmost
+/// first, as the merged root filesystem would show it; empty when it is missing, deleted by a
+/// whiteout or a symbolic link (which would point into the host, not the image).
+fn read_from_layers(lowers: &[PathBuf], path: &str) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    for layer in lowers {
+        let file = layer.join(path);
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.is_file() => return std::fs::read_to_string(file).unwrap_or_default(),
+            Ok(meta) if meta.file_type().is_char_device() || meta.file_type().is_symlink() => {
+                return String::new();
+            }
+            _ => {}
+        }
+    }
+    String::new()
 }
 
 /// The last part of the task's ARN.

@@ -55,6 +55,9 @@ async fn count_10_starts_ten_tasks_and_fifty_run_at_once() {
     pids.sort();
     pids.dedup();
     assert_eq!(pids.len(), 50, "every task has its own container process");
+    // Their root filesystems are mounted in their supervisors' namespaces, not the host's.
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(fifty.iter().all(|arn| !host_mounts.contains(task_id(arn))));
     for arn in &fifty {
         ecs.stop_task().task(arn).send().await.unwrap();
     }

@@ -58,6 +58,25 @@ impl ImageStore {
         reference: &str,
         scratch: &Path,
     ) -> Result<Rootfs, RootfsError> {
+        let (rootfs, overlay) = self.prepare_rootfs(id, reference, scratch)?;
+        if let Err(error) = self.mounter.mount_overlay(&overlay) {
+            let _ = std::fs::remove_file(self.paths.lease(id));
+            let _ = std::fs::remove_dir_all(scratch);
+            return Err(error.into());
+        }
+        Ok(rootfs)
+    }
+
+    /// Everything [`mount_rootfs`](Self::mount_rootfs) does but the mount itself: the lease
+    /// and the directories, and the overlay to mount — for a caller that mounts it in a mount
+    /// namespace of its own (a task's supervisor), where it vanishes with the task.
+    /// [`unmount_rootfs`](Self::unmount_rootfs) releases it all the same.
+    pub fn prepare_rootfs(
+        &self,
+        id: &str,
+        reference: &str,
+        scratch: &Path,
+    ) -> Result<(Rootfs, OverlayMount), RootfsError> {
         if id.is_empty()
             || !id
                 .bytes()
@@ -110,16 +129,12 @@ impl ImageStore {
                 entry.last_used_at = Some(Timestamp::now());
             }
         }
-        if let Err(error) = self.mounter.mount_overlay(&overlay) {
-            let _ = std::fs::remove_file(&lease_path);
-            let _ = std::fs::remove_dir_all(scratch);
-            return Err(error.into());
-        }
-        Ok(Rootfs {
+        let rootfs = Rootfs {
             id: id.to_owned(),
-            path: overlay.target,
+            path: overlay.target.clone(),
             config: config.config,
-        })
+        };
+        Ok((rootfs, overlay))
     }
 
     /// Unmounts root filesystem `id` and removes its scratch space and lease. Removing one

@@ -3,7 +3,10 @@
 //! cgroup, one OCI spec per container — writes it down as a [`TaskPlan`] and starts
 //! `berth shim TASK_DIR`. From then on the shim owns the task:
 //!
-//! - it holds the task's UTS and IPC namespaces (its sandbox), which every container joins;
+//! - it holds the task's network, UTS and IPC namespaces (its sandbox), which every container
+//!   joins, and a mount namespace of its own where it mounts the containers' root filesystems
+//!   (so the host's mount table does not grow with the number of tasks, and nothing stays
+//!   mounted once the task is gone);
 //! - it starts the containers in `dependsOn` order through libcontainer, so it is their parent
 //!   and the one that learns their exit codes;
 //! - it copies their output into timestamped, rotated log files;
@@ -21,7 +24,7 @@ mod state;
 mod supervisor;
 
 pub use deps::{Readiness, readiness};
-pub use plan::{Condition, Dependency, PlannedContainer, TaskPlan};
+pub use plan::{Condition, Dependency, PlannedContainer, RootfsMount, TaskPlan};
 pub use state::{ContainerState, ContainerStatus, Phase, ShimState, StopCause};
 pub use supervisor::run;
 

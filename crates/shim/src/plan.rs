@@ -37,6 +37,9 @@ pub struct PlannedContainer {
     pub bundle: PathBuf,
     /// Its OCI runtime spec; the supervisor adds its sandbox's namespaces.
     pub spec: OciSpec,
+    /// Its root filesystem, for the supervisor to mount (at the spec's root path) in its own
+    /// mount namespace.
+    pub rootfs: RootfsMount,
     /// Whether the task stops when it exits.
     pub essential: bool,
     /// Containers that must reach a condition before it starts.
@@ -49,6 +52,20 @@ pub struct PlannedContainer {
     pub log: PathBuf,
     /// Written once its output has all been logged.
     pub exited_marker: PathBuf,
+}
+
+/// An overlay root filesystem, as the image store prepared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootfsMount {
+    /// The image's layers, topmost first.
+    pub lowers: Vec<PathBuf>,
+    /// The container's writable layer.
+    pub upper: PathBuf,
+    /// overlayfs's work directory.
+    pub work: PathBuf,
+    /// The mount point: the container's `/`.
+    pub target: PathBuf,
 }
 
 /// `dependsOn`: a container that must reach `condition` first.

@@ -1,5 +1,6 @@
 //! The task's sandbox: the supervisor itself moves into new network, UTS and IPC namespaces,
-//! brings loopback up and sets the task's hostname there, so the namespaces live exactly as
+//! brings loopback up and sets the task's hostname there (and into a private mount namespace
+//! for the containers' root filesystems), so the namespaces live exactly as
 //! long as the task, whichever of its containers come and go, and vanish with it: nothing to
 //! clean up, even after a crash.
 
@@ -17,12 +18,23 @@ pub struct Sandbox {
     pub net: PathBuf,
 }
 
-/// Moves this process into new network, UTS and IPC namespaces with `hostname`. Call it before any
+/// Moves this process into new network, UTS, IPC and mount namespaces with `hostname`. Call it before any
 /// thread is started: namespaces are per thread, and other threads would stay behind.
 pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
     use nix::sched::{CloneFlags, unshare};
-    unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
-        .map_err(|e| ShimError::Sandbox(format!("unshare: {e}")))?;
+    unshare(
+        CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWNS,
+    )
+    .map_err(|e| ShimError::Sandbox(format!("unshare: {e}")))?;
+    // The root filesystems mounted here must not propagate back to the host.
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+    )
+    .map_err(|e| ShimError::Sandbox(format!("make / private: {e}")))?;
     berth_net::loopback_up().map_err(|e| ShimError::Sandbox(format!("loopback up: {e}")))?;
     nix::unistd::sethostname(hostname)
         .map_err(|e| ShimError::Sandbox(format!("sethostname: {e}")))?;

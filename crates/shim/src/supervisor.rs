@@ -15,6 +15,7 @@ use berth_logs::{LogLimits, LogWriter, Stream, pump};
 use berth_runtime::cgroups;
 use berth_runtime::executor::{self, Stdio};
 use berth_runtime::spec::join_sandbox;
+use berth_sys::{LinuxMounter, Mounter, OverlayMount};
 
 use crate::deps::{Readiness, readiness};
 use crate::plan::{PlannedContainer, TaskPlan};
@@ -80,6 +81,7 @@ pub fn run(task_dir: &Path) -> Result<(), ShimError> {
         events,
         kill_at: None,
     };
+    supervisor.mount_root_filesystems();
     loop {
         supervisor.step();
         supervisor.publish();
@@ -232,6 +234,31 @@ impl Supervisor {
         }
     }
 
+    /// Mounts every container's root filesystem in the supervisor's mount namespace. One that
+    /// cannot be mounted fails the task.
+    fn mount_root_filesystems(&mut self) {
+        for index in 0..self.plan.containers.len() {
+            let rootfs = &self.plan.containers[index].rootfs;
+            let overlay = OverlayMount {
+                lowers: rootfs.lowers.clone(),
+                upper: rootfs.upper.clone(),
+                work: rootfs.work.clone(),
+                target: rootfs.target.clone(),
+            };
+            if let Err(error) = LinuxMounter.mount_overlay(&overlay) {
+                let reason = format!(
+                    "CannotCreateContainerError: cannot mount the root filesystem of {}: {}",
+                    self.plan.containers[index].name,
+                    error_chain(&error)
+                );
+                let state = &mut self.state.containers[index];
+                state.status = ContainerStatus::Stopped;
+                state.reason = Some(reason.clone());
+                self.begin_stop("TaskFailedToStart", reason);
+            }
+        }
+    }
+
     fn start(&mut self, index: usize) {
         self.starting[index] = true;
         let container = self.plan.containers[index].clone();
@@ -334,6 +361,15 @@ impl Supervisor {
                     tracing::warn!(waiting, "containers not deleted in time");
                     break;
                 }
+            }
+        }
+        // The mounts would go with this process's namespace anyway; gone before the agent
+        // hears "stopped", the agent can remove their directories at once.
+        for container in &self.plan.containers {
+            if LinuxMounter.is_mounted(&container.rootfs.target)
+                && let Err(error) = LinuxMounter.unmount(&container.rootfs.target)
+            {
+                tracing::warn!(%error, container = %container.name, "cannot unmount a root filesystem");
             }
         }
         self.state.phase = Phase::Stopped;
