@@ -201,6 +201,12 @@ impl Agent {
         }
         match (last, desired) {
             (TaskStatus::Stopped, _) => {}
+            // Reports trail the work: an earlier berth may have handed this task to a
+            // supervisor before its first report was stored. Then it is adopted (and stopped,
+            // if that is what is wanted now).
+            (TaskStatus::Provisioning, _) if self.supervised(&assignment) => {
+                self.spawn_runner(assignment, true, running, finished);
+            }
             (TaskStatus::Provisioning, DesiredStatus::Running) => {
                 self.spawn_runner(assignment, false, running, finished);
             }
@@ -218,6 +224,12 @@ impl Agent {
                 self.spawn_runner(assignment, true, running, finished);
             }
         }
+    }
+
+    /// Whether a supervisor was started for this task (its socket exists).
+    fn supervised(&self, assignment: &Assignment) -> bool {
+        let task_dir = self.config.tasks_dir.join(task::task_id(assignment));
+        berth_shim::ShimFiles::new(&task_dir).socket.exists()
     }
 
     fn spawn_runner(
