@@ -244,3 +244,78 @@ async fn a_cpu_bound_task_is_held_to_its_quota() {
     assert!(share > 0.02, "the task used {share:.2} CPUs");
     wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(40)).await;
 }
+
+#[tokio::test]
+async fn logs_are_rotated_at_their_cap_and_the_wait_api_answers_at_a_status() {
+    let setup = TaskSetup::start(
+        env!("CARGO_BIN_EXE_berth"),
+        &["--log-max-size", "1", "--log-max-files", "2"],
+    )
+    .await;
+    let ecs = setup.berth.ecs();
+    // 15,000 lines of 100 characters: about 1.5 MiB of output, 2 MiB of records.
+    let line = "0123456789".repeat(10);
+    register(
+        &ecs,
+        "chatty",
+        setup
+            .shell("app", &format!("yes {line} | head -n 15000; echo last"))
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "chatty", None).await;
+
+    // The wait API: unknown tasks are refused; a real one is answered once it has stopped.
+    let wait = |task: &str| {
+        let body = serde_json::json!({"task": task, "status": "STOPPED", "timeoutSeconds": 60});
+        let (status, text) = setup.berth.raw_request_to(
+            "POST",
+            "/berth/v1/tasks/wait",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        )
+    };
+    wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(120)).await;
+    let (status, answer) = wait("0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        (status, answer["__type"].as_str()),
+        (400, Some("InvalidParameterException"))
+    );
+    let (status, answer) = wait(task_id(&arn));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["task"]["lastStatus"], "STOPPED");
+    assert_eq!(answer["task"]["containers"][0]["exitCode"], 0);
+
+    let logs = setup
+        .berth
+        .data_dir()
+        .join("tasks")
+        .join(task_id(&arn))
+        .join("logs");
+    let mut files: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("app.log"))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["app.log", "app.log.1"]);
+    for file in &files {
+        assert!(std::fs::metadata(logs.join(file)).unwrap().len() <= 1 << 20);
+    }
+    // `berth logs` reads what is kept, oldest first, ending with the last line.
+    let out = setup.berth.cli(&["logs", task_id(&arn)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"last"));
+    assert!(
+        lines.len() > 5_000 && lines.len() < 15_000,
+        "{} lines",
+        lines.len()
+    );
+    assert!(lines[..lines.len() - 1].iter().all(|l| *l == line));
+}

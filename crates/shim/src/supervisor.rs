@@ -3,7 +3,7 @@
 //! connections. Everything they observe comes to the loop as an [`Event`]; the loop alone
 //! decides (dependencies, essential exits, stop and kill) and publishes the resulting state.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -60,6 +60,7 @@ pub fn run(task_dir: &Path) -> Result<(), ShimError> {
     })?;
     // Before any thread exists: namespaces belong to the thread that unshares.
     let sandbox = sandbox::enter(&plan.hostname)?;
+    restore_default_sigpipe()?;
     tracing::debug!(task = %plan.task_id, "sandbox ready");
     let (events, receiver) = mpsc::channel();
     {
@@ -376,9 +377,9 @@ impl Supervisor {
         self.publish();
     }
 
-    fn connect(&mut self, mut stream: UnixStream) {
+    fn connect(&mut self, stream: UnixStream) {
         let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
-        if stream.write_all(&self.line()).is_err() {
+        if send_all(&stream, &self.line()).is_err() {
             return;
         }
         if let Ok(reader) = stream.try_clone() {
@@ -406,7 +407,7 @@ impl Supervisor {
             tracing::warn!(%error, "cannot save the task state");
         }
         self.clients
-            .retain_mut(|client| client.write_all(&line).is_ok());
+            .retain_mut(|client| send_all(client, &line).is_ok());
         self.published = line;
     }
 }
@@ -489,6 +490,33 @@ fn finish_log(pumps: [std::thread::JoinHandle<()>; 2], container: &PlannedContai
         let _ = pump.join();
     }
     let _ = std::fs::write(&container.exited_marker, b"");
+}
+
+/// Writes all of `bytes` to the agent's socket without SIGPIPE (the supervisor keeps the
+/// default disposition, see [`restore_default_sigpipe`]): a gone agent is an error, not death.
+fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::net::send(stream, bytes, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Containers inherit the dispositions of the process that starts them, and Rust programs
+/// ignore SIGPIPE: left so, `yes | head` in a container would never end. The supervisor
+/// restores the default before it starts any (and writes to its socket with MSG_NOSIGNAL).
+#[allow(unsafe_code)]
+fn restore_default_sigpipe() -> Result<(), ShimError> {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: no handler is installed (SIG_DFL is a disposition, not code), and this runs
+    // before the supervisor starts any thread.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }
+        .map(|_| ())
+        .map_err(|e| ShimError::Sandbox(format!("cannot restore SIGPIPE: {e}")))
 }
 
 fn accept(listener: &UnixListener, events: &Sender<Event>) {

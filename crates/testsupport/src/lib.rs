@@ -180,11 +180,22 @@ impl Berth {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, String) {
+        self.raw_request_to(method, "/", headers, body)
+    }
+
+    /// Like `raw_request`, to `path`.
+    pub fn raw_request_to(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
         let authority = self.endpoint.trim_start_matches("http://");
         let mut stream = TcpStream::connect(authority).expect("connect to berth");
         stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
         let mut request = format!(
-            "{method} / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
         for (name, value) in headers {
