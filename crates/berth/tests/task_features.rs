@@ -319,3 +319,32 @@ async fn logs_are_rotated_at_their_cap_and_the_wait_api_answers_at_a_status() {
     );
     assert!(lines[..lines.len() - 1].iter().all(|l| *l == line));
 }
+
+#[tokio::test]
+async fn a_stop_sends_the_images_stop_signal() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    let mut image = berth_testsupport::oci::busybox_image();
+    image.config["StopSignal"] = "SIGUSR1".into();
+    let reference = setup.push("usr1", &image);
+    register(
+        &ecs,
+        "usr1",
+        setup
+            .shell(
+                "app",
+                "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-term; exit 1' TERM; while :; do sleep 0.1; done",
+            )
+            .image(reference)
+            .stop_timeout(30)
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "usr1", None).await;
+    wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(20)).await;
+    assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
+    let logs = setup.berth.cli(&["logs", task_id(&arn)]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "got-usr1\n");
+}

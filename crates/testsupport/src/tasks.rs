@@ -40,6 +40,16 @@ impl TaskSetup {
         }
     }
 
+    /// Pushes `image` to the registry as `busybox:TAG`; returns its reference.
+    pub fn push(&self, tag: &str, image: &crate::oci::Image) -> String {
+        let registry = self.registry.as_ref().expect("the registry is running");
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = Layout::new(dir.path());
+        layout.tag_image(tag, image);
+        registry.push(layout.dir(), tag, "busybox");
+        format!("{}/busybox:{tag}", registry.address())
+    }
+
     /// Stops the registry, as an outage would.
     pub fn stop_registry(&mut self) {
         self.registry = None;
