@@ -38,7 +38,36 @@ enum Event {
 }
 
 /// Runs the task planned in `task_dir` to its end. The listening socket is standard input.
+/// If the task cannot even begin (no sandbox, unreadable plan), the state left behind says
+/// so, for the agent to report.
 pub fn run(task_dir: &Path) -> Result<(), ShimError> {
+    let result = supervise(task_dir);
+    if let Err(error) = &result {
+        let files = ShimFiles::new(task_dir);
+        let mut state = std::fs::read(&files.plan)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<TaskPlan>(&bytes).ok())
+            .map(|plan| ShimState::new(&plan))
+            .unwrap_or_else(|| ShimState {
+                shim_pid: std::process::id(),
+                phase: Phase::Starting,
+                containers: Vec::new(),
+                stop: None,
+            });
+        for container in &mut state.containers {
+            container.status = ContainerStatus::Stopped;
+        }
+        state.phase = Phase::Stopped;
+        state.stop = Some(StopCause {
+            code: "TaskFailedToStart".into(),
+            reason: format!("ResourceInitializationError: {error}"),
+        });
+        let _ = state.save(&files.state);
+    }
+    result
+}
+
+fn supervise(task_dir: &Path) -> Result<(), ShimError> {
     let files = ShimFiles::new(task_dir);
     let plan: TaskPlan = serde_json::from_slice(
         &std::fs::read(&files.plan).map_err(io_error("cannot read the task plan"))?,
@@ -567,4 +596,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_that_cannot_begin_leaves_a_stopped_state_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plan.json"), b"{not a plan").unwrap();
+        assert!(run(dir.path()).is_err());
+        let state = ShimState::load(&ShimFiles::new(dir.path()).state).unwrap();
+        assert_eq!(state.phase, Phase::Stopped);
+        let stop = state.stop.unwrap();
+        assert_eq!(stop.code, "TaskFailedToStart");
+        assert!(
+            stop.reason
+                .starts_with("ResourceInitializationError: invalid task plan"),
+            "{}",
+            stop.reason
+        );
+    }
 }
