@@ -459,3 +459,32 @@ async fn with_the_registry_down_tasks_run_from_the_stored_image_unless_pulls_mus
         }
     }
 }
+
+#[tokio::test]
+async fn a_clean_shutdown_of_berth_leaves_tasks_running_for_the_next_one() {
+    let mut setup = setup().await;
+    let ecs = setup.berth.ecs();
+    register(
+        &ecs,
+        "steady",
+        setup
+            .shell("app", "trap 'exit 0' TERM; while :; do sleep 0.2; done")
+            .build(),
+    )
+    .await;
+    let arn = run(&ecs, "steady", None).await;
+    let task = wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let pid = task.containers()[0].runtime_id().unwrap().to_owned();
+
+    // SIGTERM: berth exits cleanly (0); the task does not go with it.
+    assert_eq!(setup.berth.terminate(), Some(0));
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    setup.berth.restart();
+    let ecs = setup.berth.ecs();
+    let task = wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(10)).await;
+    assert_eq!(task.containers()[0].runtime_id(), Some(pid.as_str()));
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
+    assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
+}
