@@ -7,6 +7,7 @@
 //! It speaks to the control plane only through [`ControlPlane`], which the binary implements
 //! in-process today and a remote agent will implement over the network; it never sees HTTP.
 
+mod pool;
 mod task;
 
 use std::collections::{HashMap, HashSet};
@@ -69,6 +70,8 @@ pub struct AgentConfig {
     pub log_limits: berth_logs::LogLimits,
     /// When images are fetched from their registry.
     pub pull_behavior: PullBehavior,
+    /// Task supervisors kept started ahead of need, their sandboxes made (0: none).
+    pub warm_supervisors: usize,
 }
 
 /// When a task's images are fetched from their registry, as the ECS container agent's
@@ -135,6 +138,7 @@ pub struct Agent {
     control: Arc<dyn ControlPlane>,
     images: Arc<ImageStore>,
     config: AgentConfig,
+    pool: Arc<pool::SupervisorPool>,
 }
 
 impl Agent {
@@ -144,16 +148,23 @@ impl Agent {
         images: Arc<ImageStore>,
         config: AgentConfig,
     ) -> Self {
+        let pool = Arc::new(pool::SupervisorPool::new(
+            &config.shim_binary,
+            &config.tasks_dir,
+            config.warm_supervisors,
+        ));
         Self {
             control,
             images,
             config,
+            pool,
         }
     }
 
     /// Runs until the control plane's assignment stream ends.
     pub async fn run(self) -> Result<(), ControlPlaneError> {
         let mut assignments = self.control.assignments().await?;
+        self.pool.fill();
         let mut running: HashMap<String, watch::Sender<bool>> = HashMap::new();
         // Tasks this agent ran to the end: later events about them (its own reports coming
         // back) need nothing more.
@@ -252,6 +263,7 @@ impl Agent {
         let runner = task::Runner {
             images: self.images.clone(),
             config: self.config.clone(),
+            pool: self.pool.clone(),
             reports,
         };
         let finished = finished.clone();

@@ -29,6 +29,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 
+use crate::pool::SupervisorPool;
 use crate::{AgentConfig, Assignment, ControlPlane, PullBehavior};
 
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,6 +46,8 @@ const MAX_SOCKET_PATH: usize = 107;
 pub struct Runner {
     pub images: Arc<ImageStore>,
     pub config: AgentConfig,
+    /// Supervisors started ahead of need.
+    pub pool: Arc<SupervisorPool>,
     /// The task's reports, in order, to [`send_reports`].
     pub reports: mpsc::UnboundedSender<(String, TaskReport)>,
 }
@@ -261,6 +264,23 @@ impl Runner {
         let listener = std::os::unix::net::UnixListener::bind(&files.socket)?;
         let connection = std::os::unix::net::UnixStream::connect(&files.socket)?;
         let log = std::fs::File::create(&files.log)?;
+        connection.set_nonblocking(true)?;
+        if let Some(idle) = self.pool.take() {
+            match idle.hand_over(scratch, &listener, &log) {
+                Ok(()) => {
+                    // Refilled off the start path, once this task has had the CPU.
+                    let pool = self.pool.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        pool.fill();
+                    });
+                    return UnixStream::from_std(connection);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "an idle supervisor refused its task; starting one");
+                }
+            }
+        }
         let mut child = tokio::process::Command::new(&self.config.shim_binary)
             .arg("shim")
             .arg(scratch)
@@ -276,7 +296,6 @@ impl Runner {
         tokio::spawn(async move {
             let _ = child.wait().await;
         });
-        connection.set_nonblocking(true)?;
         UnixStream::from_std(connection)
     }
 

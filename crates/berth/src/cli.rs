@@ -77,7 +77,11 @@ pub enum Command {
     #[command(hide = true)]
     Shim {
         /// The task's directory, holding its plan.
-        task_dir: std::path::PathBuf,
+        #[arg(required_unless_present = "pooled")]
+        task_dir: Option<std::path::PathBuf>,
+        /// Make the sandbox now and wait on standard input for a task.
+        #[arg(long, conflicts_with = "task_dir")]
+        pooled: bool,
     },
 }
 
@@ -184,6 +188,10 @@ pub struct UpFlags {
     /// (always, falling back to the stored image), always, once, prefer-cached.
     #[arg(long, default_value = "default", value_name = "BEHAVIOR")]
     image_pull_behavior: String,
+    /// Task supervisors kept started, their sandboxes made, so that a task start need not
+    /// wait for one (0: none).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    warm_supervisors: usize,
 }
 
 /// What `berth up` runs with, validated.
@@ -196,6 +204,7 @@ pub struct UpConfig {
     pub init_path: Option<PathBuf>,
     pub log_limits: berth_logs::LogLimits,
     pub pull_behavior: berth_agent::PullBehavior,
+    pub warm_supervisors: usize,
 }
 
 impl UpFlags {
@@ -252,6 +261,7 @@ impl UpFlags {
                 )
             })?;
         Ok(UpConfig {
+            warm_supervisors: self.warm_supervisors,
             pull_behavior,
             listen,
             data_dir,

@@ -61,9 +61,13 @@ fn main() -> ExitCode {
             },
             cluster,
         )),
-        cli::Command::Shim { task_dir } => {
-            done(berth_shim::run(&task_dir).map_err(anyhow::Error::from))
-        }
+        cli::Command::Shim { task_dir, pooled } => done(
+            match task_dir {
+                Some(task_dir) if !pooled => berth_shim::run(&task_dir),
+                _ => berth_shim::run_pooled(),
+            }
+            .map_err(anyhow::Error::from),
+        ),
     };
     match result {
         Ok(code) => code,

@@ -39,6 +39,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         init_binary: config.init_path.clone(),
         log_limits: config.log_limits,
         pull_behavior: config.pull_behavior,
+        warm_supervisors: config.warm_supervisors,
     };
     // Root filesystems of tasks still under their supervisor stay (they are adopted below);
     // any other is a leftover of a crash.

@@ -433,10 +433,16 @@ async fn tasks_outlive_a_kill_9_of_berth_and_are_adopted_with_their_real_exit_co
 
 #[tokio::test]
 async fn with_the_registry_down_tasks_run_from_the_stored_image_unless_pulls_must_succeed() {
-    for (behavior, expect_run) in [("default", true), ("always", false)] {
+    // The second berth also starts every supervisor on demand (none kept warm).
+    for (behavior, expect_run, warm) in [("default", true, "2"), ("always", false, "0")] {
         let mut setup = TaskSetup::start(
             env!("CARGO_BIN_EXE_berth"),
-            &["--image-pull-behavior", behavior],
+            &[
+                "--image-pull-behavior",
+                behavior,
+                "--warm-supervisors",
+                warm,
+            ],
         )
         .await;
         let ecs = setup.berth.ecs();

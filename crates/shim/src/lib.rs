@@ -18,6 +18,7 @@
 //! berth reconnects to the socket (or, if the shim finished meanwhile, reads `state.json`).
 
 mod deps;
+pub mod handoff;
 mod plan;
 mod sandbox;
 mod state;
@@ -26,7 +27,7 @@ mod supervisor;
 pub use deps::{Readiness, readiness};
 pub use plan::{Condition, Dependency, PlannedContainer, RootfsMount, TaskPlan};
 pub use state::{ContainerState, ContainerStatus, Phase, ShimState, StopCause};
-pub use supervisor::run;
+pub use supervisor::{run, run_pooled};
 
 use std::path::{Path, PathBuf};
 

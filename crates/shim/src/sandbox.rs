@@ -18,6 +18,12 @@ pub struct Sandbox {
     pub net: PathBuf,
 }
 
+/// Sets the sandbox's hostname (again, for a supervisor that made its sandbox before it knew
+/// its task).
+pub fn set_hostname(hostname: &str) -> Result<(), ShimError> {
+    nix::unistd::sethostname(hostname).map_err(|e| ShimError::Sandbox(format!("sethostname: {e}")))
+}
+
 /// Moves this process into new network, UTS, IPC and mount namespaces with `hostname`. Call it before any
 /// thread is started: namespaces are per thread, and other threads would stay behind.
 pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
@@ -36,8 +42,7 @@ pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
     )
     .map_err(|e| ShimError::Sandbox(format!("make / private: {e}")))?;
     berth_net::loopback_up().map_err(|e| ShimError::Sandbox(format!("loopback up: {e}")))?;
-    nix::unistd::sethostname(hostname)
-        .map_err(|e| ShimError::Sandbox(format!("sethostname: {e}")))?;
+    set_hostname(hostname)?;
     let pid = std::process::id();
     Ok(Sandbox {
         uts: format!("/proc/{pid}/ns/uts").into(),

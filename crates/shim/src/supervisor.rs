@@ -21,7 +21,7 @@ use crate::deps::{Readiness, readiness};
 use crate::plan::{PlannedContainer, TaskPlan};
 use crate::sandbox::{self, Sandbox};
 use crate::state::{ContainerStatus, Phase, ShimState, StopCause};
-use crate::{Request, ShimError, ShimFiles, io_error};
+use crate::{Request, ShimError, ShimFiles, handoff, io_error};
 
 /// How long deleting the containers may take before the supervisor gives up on them.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,55 +41,105 @@ enum Event {
 /// If the task cannot even begin (no sandbox, unreadable plan), the state left behind says
 /// so, for the agent to report.
 pub fn run(task_dir: &Path) -> Result<(), ShimError> {
-    let result = supervise(task_dir);
+    let result = (|| {
+        let plan = read_plan(task_dir)?;
+        // The agent hands the socket over bound and listening, as standard input: it may
+        // have connected before this process even started, and never has to poll for it.
+        let listener = UnixListener::from(take_stdin()?);
+        // Before any thread exists: namespaces belong to the thread that unshares.
+        let sandbox = sandbox::enter(&plan.hostname)?;
+        restore_default_sigpipe()?;
+        supervise(task_dir, plan, listener, sandbox)
+    })();
     if let Err(error) = &result {
-        let files = ShimFiles::new(task_dir);
-        let mut state = std::fs::read(&files.plan)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<TaskPlan>(&bytes).ok())
-            .map(|plan| ShimState::new(&plan))
-            .unwrap_or_else(|| ShimState {
-                shim_pid: std::process::id(),
-                phase: Phase::Starting,
-                containers: Vec::new(),
-                stop: None,
-            });
-        for container in &mut state.containers {
-            container.status = ContainerStatus::Stopped;
-        }
-        state.phase = Phase::Stopped;
-        state.stop = Some(StopCause {
-            code: "TaskFailedToStart".into(),
-            reason: format!("ResourceInitializationError: {error}"),
-        });
-        let _ = state.save(&files.state);
+        record_failure(task_dir, error);
     }
     result
 }
 
-fn supervise(task_dir: &Path) -> Result<(), ShimError> {
+/// A supervisor started ahead of need: it makes its sandbox at once, then waits on standard
+/// input (a socket pair with the agent) for a task, which it runs as [`run`] does. It ends
+/// without a task when the agent closes the pair (berth went away).
+pub fn run_pooled() -> Result<(), ShimError> {
+    let handoffs = UnixStream::from(take_stdin()?);
+    let sandbox = sandbox::enter("berth")?;
+    restore_default_sigpipe()?;
+    let Some(handoff) = handoff::receive(&handoffs).map_err(io_error("cannot receive a task"))?
+    else {
+        return Ok(());
+    };
+    // From now on this task's supervisor log is ours.
+    let _ = rustix::stdio::dup2_stdout(&handoff.log);
+    let _ = rustix::stdio::dup2_stderr(&handoff.log);
+    let task_dir = handoff.task_dir;
+    let result = (|| {
+        let plan = read_plan(&task_dir)?;
+        sandbox::set_hostname(&plan.hostname)?;
+        supervise(
+            &task_dir,
+            plan,
+            UnixListener::from(handoff.listener),
+            sandbox,
+        )
+    })();
+    if let Err(error) = &result {
+        record_failure(&task_dir, error);
+    }
+    result
+}
+
+fn read_plan(task_dir: &Path) -> Result<TaskPlan, ShimError> {
     let files = ShimFiles::new(task_dir);
-    let plan: TaskPlan = serde_json::from_slice(
+    Ok(serde_json::from_slice(
         &std::fs::read(&files.plan).map_err(io_error("cannot read the task plan"))?,
-    )?;
-    // The agent hands the socket over bound and listening, as standard input: it may have
-    // connected before this process even started, and never has to poll for it.
-    let listener = UnixListener::from(
-        std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(io_error("no listening socket on standard input"))?,
-    );
-    // Containers inherit standard input: they must not hold the socket (a dead supervisor's
-    // socket would still take connections).
+    )?)
+}
+
+/// Standard input, taken over; /dev/null in its place, because containers inherit it and
+/// must not hold the supervisor's sockets (a dead supervisor's socket would still take
+/// connections).
+fn take_stdin() -> Result<std::os::fd::OwnedFd, ShimError> {
+    let taken = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(io_error("no socket on standard input"))?;
     let null = std::fs::File::open("/dev/null").map_err(io_error("cannot open /dev/null"))?;
     rustix::stdio::dup2_stdin(&null).map_err(|e| ShimError::Io {
         what: "cannot replace standard input".into(),
         source: e.into(),
     })?;
-    // Before any thread exists: namespaces belong to the thread that unshares.
-    let sandbox = sandbox::enter(&plan.hostname)?;
-    restore_default_sigpipe()?;
+    Ok(taken)
+}
+
+/// Leaves a stopped state saying why the task could not begin.
+fn record_failure(task_dir: &Path, error: &ShimError) {
+    let files = ShimFiles::new(task_dir);
+    let mut state = read_plan(task_dir)
+        .map(|plan| ShimState::new(&plan))
+        .unwrap_or_else(|_| ShimState {
+            shim_pid: std::process::id(),
+            phase: Phase::Starting,
+            containers: Vec::new(),
+            stop: None,
+        });
+    for container in &mut state.containers {
+        container.status = ContainerStatus::Stopped;
+    }
+    state.phase = Phase::Stopped;
+    state.stop = Some(StopCause {
+        code: "TaskFailedToStart".into(),
+        reason: format!("ResourceInitializationError: {error}"),
+    });
+    let _ = state.save(&files.state);
+}
+
+fn supervise(
+    task_dir: &Path,
+    plan: TaskPlan,
+    listener: UnixListener,
+    sandbox: Sandbox,
+) -> Result<(), ShimError> {
+    let files = ShimFiles::new(task_dir);
     tracing::debug!(task = %plan.task_id, "sandbox ready");
     let (events, receiver) = mpsc::channel();
     {
