@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair, NetworkMode, TaskOverride,
 };
-use berth_testsupport::tasks::{TaskSetup, register, run, wait_for};
+use berth_testsupport::tasks::{TaskSetup, assert_released, register, run, task_id, wait_for};
 
 async fn setup() -> TaskSetup {
     TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await
@@ -66,20 +66,7 @@ async fn exit_codes_overrides_and_the_lifecycle() {
     }
 
     // Nothing of the task is left in any cgroup hierarchy, nor mounted.
-    let id = arn.rsplit('/').next().unwrap();
-    let cgroup_dirs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .map(|h| h.path().join("berth").join(id))
-        .filter(|p| p.exists())
-        .collect();
-    assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(id), "leaked mounts of {id}");
-    assert!(
-        !std::path::Path::new(&format!("/run/netns/berth-{id}")).exists(),
-        "leaked network namespace"
-    );
+    assert_released(task_id(&arn));
 
     // Overrides: a different command and environment exit 0.
     let overrides = TaskOverride::builder()
@@ -415,19 +402,7 @@ async fn tasks_outlive_a_kill_9_of_berth_and_are_adopted_with_their_real_exit_co
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let cgroup_dirs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
-            .unwrap()
-            .flatten()
-            .map(|h| h.path().join("berth").join(&id))
-            .filter(|p| p.exists())
-            .collect();
-        assert!(cgroup_dirs.is_empty(), "leaked cgroups: {cgroup_dirs:?}");
-        assert!(!std::path::Path::new(&format!("/run/netns/berth-{id}")).exists());
-        assert!(
-            !std::fs::read_to_string("/proc/self/mountinfo")
-                .unwrap()
-                .contains(&id)
-        );
+        assert_released(&id);
     }
 }
 

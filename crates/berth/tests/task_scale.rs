@@ -3,24 +3,9 @@
 
 use std::time::Duration;
 
-use berth_testsupport::tasks::{TaskSetup, register, run_many, task_id, wait_for_all};
-
-/// Nothing of task `id` is left on the machine: cgroups, network namespace, mounts.
-fn assert_released(id: &str) {
-    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .map(|h| h.path().join("berth").join(id))
-        .filter(|p| p.exists())
-        .collect();
-    assert!(cgroups.is_empty(), "leaked cgroups: {cgroups:?}");
-    assert!(!std::path::Path::new(&format!("/run/netns/berth-{id}")).exists());
-    assert!(
-        !std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .contains(id)
-    );
-}
+use berth_testsupport::tasks::{
+    TaskSetup, assert_released, register, run_many, task_id, wait_for_all,
+};
 
 #[tokio::test]
 async fn count_10_starts_ten_tasks_and_fifty_run_at_once() {

@@ -173,6 +173,24 @@ pub async fn wait_for_all(
     }
 }
 
+/// Nothing of task `id` is left on the machine: no cgroup in any hierarchy, no network
+/// namespace, no mount.
+pub fn assert_released(id: &str) {
+    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("berth").join(id))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cgroups.is_empty(), "leaked cgroups: {cgroups:?}");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/berth-{id}")).exists(),
+        "leaked network namespace"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(id), "leaked mounts of {id}");
+}
+
 /// The last part of a task's ARN.
 pub fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
