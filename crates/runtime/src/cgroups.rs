@@ -1,7 +1,8 @@
-//! The cgroup directories berth creates around its containers' own: one per task under a
-//! parent (`berth`), in every v1 hierarchy and in the unified (v2) one. libcontainer removes
-//! each container's cgroup when it deletes the container; the task's directory is ours to
-//! remove once its containers are gone.
+//! The cgroups berth manages around its containers' own: one per task under a parent
+//! (`berth`), holding the task's CPU quota, memory and pids limits, in the v1 hierarchies or
+//! the unified (v2) one. libcontainer makes and removes each container's cgroup inside it; the
+//! task's is ours to remove (with anything left in it) once its containers are gone. Also: a
+//! container's OOM counter, and starting the kernel's cgroup-migration grace period early.
 
 use std::path::{Path, PathBuf};
 
@@ -121,15 +122,6 @@ pub fn begin_migration_grace_period(root: &Path) {
     let _ = std::fs::write(procs, std::process::id().to_string());
 }
 
-/// Removes the (empty) directories for `relative` under `root`; returns those that could
-/// not be removed (still holding processes or children).
-pub fn remove(root: &Path, relative: &str) -> Vec<PathBuf> {
-    directories(root, relative)
-        .into_iter()
-        .filter(|dir| std::fs::remove_dir(dir).is_err())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,18 +162,14 @@ mod tests {
     }
 
     #[test]
-    fn finds_and_removes_per_hierarchy_directories() {
+    fn finds_per_hierarchy_directories() {
         let root = tempfile::tempdir().unwrap();
         for hierarchy in ["memory", "cpu", "unified"] {
             std::fs::create_dir_all(root.path().join(hierarchy).join("berth/t1")).unwrap();
         }
         std::fs::create_dir_all(root.path().join("pids")).unwrap();
         assert_eq!(directories(root.path(), "berth/t1").len(), 3);
-        // A directory with something inside stands for a cgroup still in use.
-        std::fs::create_dir(root.path().join("cpu/berth/t1/busy")).unwrap();
-        let left = remove(root.path(), "berth/t1");
-        assert_eq!(left, vec![root.path().join("cpu/berth/t1")]);
-        assert_eq!(directories(root.path(), "berth/t1").len(), 1);
+        assert!(directories(root.path(), "berth/t2").is_empty());
     }
 }
 
