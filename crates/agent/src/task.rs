@@ -49,7 +49,7 @@ pub struct Runner {
     /// Supervisors started ahead of need.
     pub pool: Arc<SupervisorPool>,
     /// The task's reports, in order, to [`send_reports`].
-    pub reports: mpsc::UnboundedSender<(String, TaskReport)>,
+    pub reports: mpsc::UnboundedSender<(String, Vec<TaskReport>)>,
 }
 
 /// Sends a task's reports to the control plane in the order they were made, until the runner
@@ -57,13 +57,12 @@ pub struct Runner {
 /// never stalls on the control plane's disk.
 pub async fn send_reports(
     control: Arc<dyn ControlPlane>,
-    mut reports: mpsc::UnboundedReceiver<(String, TaskReport)>,
+    mut reports: mpsc::UnboundedReceiver<(String, Vec<TaskReport>)>,
 ) {
-    while let Some((key, first)) = reports.recv().await {
+    while let Some((key, mut batch)) = reports.recv().await {
         // Whatever queued up meanwhile goes along: one write for the lot.
-        let mut batch = vec![first];
         while let Ok((_, next)) = reports.try_recv() {
-            batch.push(next);
+            batch.extend(next);
         }
         if let Err(error) = control.report(key.clone(), batch).await {
             tracing::warn!(task = %key, %error, "cannot report task state");
@@ -380,14 +379,13 @@ impl Runner {
     /// it finished, or, when it vanished, with what it left and a reason that says so.
     async fn conclude(&self, assignment: &Assignment, id: &str, state: Option<ShimState>) {
         let key = &assignment.key;
-        self.report(
-            key,
-            TaskReport {
-                status: Some(TaskStatus::Deprovisioning),
-                ..TaskReport::default()
-            },
-        )
-        .await;
+        // DEPROVISIONING goes with STOPPED, stamped with when it began: one store write, so
+        // the final one does not queue behind another.
+        let deprovisioning = TaskReport {
+            status: Some(TaskStatus::Deprovisioning),
+            observed_at: Some(Timestamp::now()),
+            ..TaskReport::default()
+        };
         self.release(id, &assignment.definition).await;
         tracing::debug!(task = %id, "released");
         let finished = state.as_ref().is_some_and(|s| s.phase == Phase::Stopped);
@@ -413,17 +411,17 @@ impl Runner {
                     .collect()
             })
             .unwrap_or_default();
-        self.report(
-            key,
-            TaskReport {
-                status: Some(TaskStatus::Stopped),
-                stop_code: Some(stop_code),
-                stopped_reason: Some(reason),
-                containers,
-                ..TaskReport::default()
-            },
-        )
-        .await;
+        let stopped = TaskReport {
+            status: Some(TaskStatus::Stopped),
+            stop_code: Some(stop_code),
+            stopped_reason: Some(reason),
+            containers,
+            observed_at: Some(Timestamp::now()),
+            ..TaskReport::default()
+        };
+        let _ = self
+            .reports
+            .send((key.clone(), vec![deprovisioning, stopped]));
     }
 
     /// Removes what the task held on this node, whatever state it was left in.
@@ -622,7 +620,7 @@ impl Runner {
             observed_at: Some(Timestamp::now()),
             ..report
         };
-        let _ = self.reports.send((key.to_owned(), report));
+        let _ = self.reports.send((key.to_owned(), vec![report]));
     }
 }
 
