@@ -1,7 +1,8 @@
 //! The task supervisor ("shim"), one small process per task, as containerd-shim and conmon are
-//! for their runtimes. The agent prepares a task — images, root filesystems, network namespace,
-//! cgroup, one OCI spec per container — writes it down as a [`TaskPlan`] and starts
-//! `berth shim TASK_DIR`. From then on the shim owns the task:
+//! for their runtimes. The agent prepares a task — images, root filesystem leases, cgroup, one
+//! OCI spec per container — writes it down as a [`TaskPlan`] and starts `berth shim TASK_DIR`,
+//! or hands it to a supervisor started ahead of need (`berth shim --pooled`, [`handoff`]).
+//! From then on the shim owns the task:
 //!
 //! - it holds the task's network, UTS and IPC namespaces (its sandbox), which every container
 //!   joins, and a mount namespace of its own where it mounts the containers' root filesystems
