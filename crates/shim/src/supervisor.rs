@@ -357,19 +357,24 @@ impl Supervisor {
             max_bytes: self.plan.log_max_bytes,
             max_files: self.plan.log_max_files,
         };
+        // libcontainer forks while it creates the container; a child of a process whose other
+        // threads may hold a lock at that moment can deadlock on it (seen once: a container's
+        // intermediate process stuck on a futex). This thread — the busiest other one — waits,
+        // holding nothing, until the container thread says creation is over.
+        let (created, creation_over) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name(format!("container-{}", container.name))
             .spawn(move || {
-                run_container(
-                    index,
-                    &container,
-                    &spec,
-                    &state_root,
-                    limits,
-                    &events,
-                    &deletion,
-                )
+                let channels = WorkerChannels {
+                    events,
+                    deletion,
+                    created,
+                };
+                run_container(index, &container, &spec, &state_root, limits, channels)
             });
+        if spawned.is_ok() {
+            let _ = creation_over.recv();
+        }
         if let Err(error) = spawned {
             let _ = self.events.send(Event::StartFailed {
                 index,
@@ -491,6 +496,16 @@ impl Supervisor {
     }
 }
 
+/// How a container's thread talks to the supervisor's loop.
+struct WorkerChannels {
+    /// What it observes.
+    events: Sender<Event>,
+    /// Told when to delete the container.
+    deletion: Receiver<()>,
+    /// Dropped once the container's creation is over.
+    created: Sender<()>,
+}
+
 /// A container's thread: start it with its output piped into its log, wait for it, and
 /// delete it when the supervisor says so.
 fn run_container(
@@ -499,9 +514,14 @@ fn run_container(
     spec: &berth_runtime::spec::OciSpec,
     state_root: &Path,
     limits: LogLimits,
-    events: &Sender<Event>,
-    deletion: &Receiver<()>,
+    channels: WorkerChannels,
 ) {
+    let WorkerChannels {
+        events,
+        deletion,
+        created,
+    } = channels;
+    let events = &events;
     let failed = |error: String| {
         let _ = events.send(Event::StartFailed { index, error });
     };
@@ -534,6 +554,8 @@ fn run_container(
         spec,
         stdio,
     );
+    // Creation is over (either way): the supervisor's loop may go on.
+    drop(created);
     let started = match started {
         Ok(started) => started,
         Err(error) => {
