@@ -229,8 +229,7 @@ impl Runner {
             task_id: id.to_owned(),
             hostname,
             state_root: self.config.runtime_dir.clone(),
-            stop_timeout_ms: u64::try_from(stop_timeout(&assignment.definition).as_millis())
-                .unwrap_or(u64::MAX),
+            stop_timeout_ms: millis(DEFAULT_STOP_TIMEOUT),
             log_max_bytes: self.config.log_limits.max_bytes,
             log_max_files: self.config.log_limits.max_files,
             containers,
@@ -584,6 +583,7 @@ impl Runner {
                 .as_deref()
                 .and_then(signal_number)
                 .unwrap_or(15),
+            stop_timeout_ms: stop_timeout(definition).map(millis),
             cgroup,
             log: log_path(scratch, &name),
             exited_marker: exited_marker(scratch, &name),
@@ -734,17 +734,15 @@ fn task_limits(assignment: &Assignment) -> TaskLimits {
     }
 }
 
-fn stop_timeout(definition: &TaskDefinition) -> Duration {
+/// A container's `stopTimeout` (seconds; ECS caps it at 120), when it has one.
+fn stop_timeout(definition: &ContainerDefinition) -> Option<Duration> {
     definition
-        .container_definitions
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c.stop_timeout)
-        .max()
-        .map_or(DEFAULT_STOP_TIMEOUT, |s| {
-            Duration::from_secs(u64::try_from(s).unwrap_or(30)).min(MAX_STOP_TIMEOUT)
-        })
+        .stop_timeout
+        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)).min(MAX_STOP_TIMEOUT))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An image's StopSignal (`SIGQUIT`, `QUIT` or `3`) as a number.

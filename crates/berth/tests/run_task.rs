@@ -469,3 +469,50 @@ async fn a_clean_shutdown_of_berth_leaves_tasks_running_for_the_next_one() {
     let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
     assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
 }
+
+#[tokio::test]
+async fn each_container_gets_its_own_stop_timeout() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    ecs.register_task_definition()
+        .family("timeouts")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        // busybox sleep as PID 1 ignores SIGTERM: only SIGKILL, after 1 s, ends it.
+        .container_definitions(
+            setup
+                .shell("stubborn", "exec sleep 300")
+                .stop_timeout(1)
+                .build(),
+        )
+        .container_definitions(
+            setup
+                .shell("polite", "trap 'exit 0' TERM; while :; do sleep 0.1; done")
+                .stop_timeout(120)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = run(&ecs, "timeouts", None).await;
+    wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let started = Instant::now();
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    // Not the 120 s of the other container: each is killed after its own timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let exit = |name: &str| {
+        task.containers()
+            .iter()
+            .find(|c| c.name() == Some(name))
+            .and_then(|c| c.exit_code())
+    };
+    assert_eq!(exit("stubborn"), Some(137));
+    assert_eq!(exit("polite"), Some(0));
+}

@@ -15,7 +15,7 @@ pub struct TaskPlan {
     pub hostname: String,
     /// libcontainer's state directory.
     pub state_root: PathBuf,
-    /// How long containers get between their stop signal and SIGKILL.
+    /// How long containers get between their stop signal and SIGKILL, unless they say.
     pub stop_timeout_ms: u64,
     /// Size at which a container's log is rotated.
     pub log_max_bytes: u64,
@@ -46,6 +46,10 @@ pub struct PlannedContainer {
     pub depends_on: Vec<Dependency>,
     /// The signal that asks it to stop (the image's StopSignal, else SIGTERM).
     pub stop_signal: i32,
+    /// How long it gets between its stop signal and SIGKILL (its `stopTimeout`); the plan's
+    /// `stop_timeout_ms` when absent.
+    #[serde(default)]
+    pub stop_timeout_ms: Option<u64>,
     /// Its cgroup, relative to the cgroup root (to tell an OOM kill).
     pub cgroup: String,
     /// Its log file.

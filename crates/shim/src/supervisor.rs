@@ -149,6 +149,7 @@ fn supervise(
             .spawn(move || accept(&listener, &events))
             .map_err(io_error("cannot start a thread"))?;
     }
+    let plan_len = plan.containers.len();
     let mut supervisor = Supervisor {
         state: ShimState::new(&plan),
         starting: vec![false; plan.containers.len()],
@@ -159,7 +160,7 @@ fn supervise(
         published: Vec::new(),
         clients: Vec::new(),
         events,
-        kill_at: None,
+        kill_at: vec![None; plan_len],
     };
     supervisor.mount_root_filesystems();
     loop {
@@ -168,7 +169,7 @@ fn supervise(
         if supervisor.all_exited() {
             break;
         }
-        let event = match supervisor.kill_at {
+        let event = match supervisor.next_kill() {
             Some(at) => match receiver.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(event) => Some(event),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -202,7 +203,8 @@ struct Supervisor {
     workers: Vec<Option<Sender<()>>>,
     events: Sender<Event>,
     /// When the containers still running after their stop signal get SIGKILL.
-    kill_at: Option<Instant>,
+    /// Per container: when it gets SIGKILL if it is still running after its stop signal.
+    kill_at: Vec<Option<Instant>>,
 }
 
 impl Supervisor {
@@ -274,12 +276,7 @@ impl Supervisor {
                 state.started_at_ms = Some(now_ms());
                 if self.state.phase == Phase::Stopping {
                     // Asked to stop while it was starting.
-                    let signal = if self.kill_at.is_none() {
-                        rustix::process::Signal::KILL
-                    } else {
-                        stop_signal(&self.plan.containers[index])
-                    };
-                    send_signal(pid, signal);
+                    self.signal_stop(index, pid);
                 }
             }
             Event::StartFailed { index, error } => {
@@ -394,26 +391,47 @@ impl Supervisor {
         });
         self.state.phase = Phase::Stopping;
         for (index, state) in self.state.containers.iter_mut().enumerate() {
-            match state.status {
-                ContainerStatus::Pending if !self.starting[index] => {
-                    state.status = ContainerStatus::Stopped;
-                }
-                ContainerStatus::Running => {
-                    if let Some(pid) = state.pid {
-                        send_signal(pid, stop_signal(&self.plan.containers[index]));
-                    }
-                }
-                _ => {}
+            if state.status == ContainerStatus::Pending && !self.starting[index] {
+                state.status = ContainerStatus::Stopped;
             }
         }
-        self.kill_at = Some(Instant::now() + Duration::from_millis(self.plan.stop_timeout_ms));
+        let running: Vec<(usize, i32)> = self
+            .state
+            .containers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.status == ContainerStatus::Running)
+            .filter_map(|(index, c)| Some((index, c.pid?)))
+            .collect();
+        for (index, pid) in running {
+            self.signal_stop(index, pid);
+        }
     }
 
+    /// Container `index`'s stop signal now, SIGKILL once its own stop timeout has passed.
+    fn signal_stop(&mut self, index: usize, pid: i32) {
+        let container = &self.plan.containers[index];
+        send_signal(pid, stop_signal(container));
+        let timeout = container
+            .stop_timeout_ms
+            .unwrap_or(self.plan.stop_timeout_ms);
+        self.kill_at[index] = Some(Instant::now() + Duration::from_millis(timeout));
+    }
+
+    /// The soonest SIGKILL due.
+    fn next_kill(&self) -> Option<Instant> {
+        self.kill_at.iter().flatten().min().copied()
+    }
+
+    /// SIGKILL to each container still running past its stop timeout.
     fn kill_the_rest(&mut self) {
-        self.kill_at = None;
-        for state in &self.state.containers {
-            if let (ContainerStatus::Running, Some(pid)) = (state.status, state.pid) {
-                send_signal(pid, rustix::process::Signal::KILL);
+        let now = Instant::now();
+        for (index, state) in self.state.containers.iter().enumerate() {
+            if self.kill_at[index].is_some_and(|at| at <= now) {
+                self.kill_at[index] = None;
+                if let (ContainerStatus::Running, Some(pid)) = (state.status, state.pid) {
+                    send_signal(pid, rustix::process::Signal::KILL);
+                }
             }
         }
     }
