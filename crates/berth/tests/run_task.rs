@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair, NetworkMode, TaskOverride,
 };
-use berth_testsupport::tasks::{TaskSetup, assert_released, register, run, task_id, wait_for};
+use berth_testsupport::register_fargate_with;
+use berth_testsupport::tasks::{
+    TaskSetup, assert_released, exit_code, register, run, task_id, wait_for,
+};
 
 async fn setup() -> TaskSetup {
     TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await
@@ -474,19 +477,12 @@ async fn a_clean_shutdown_of_berth_leaves_tasks_running_for_the_next_one() {
 async fn each_container_gets_its_own_stop_timeout() {
     let setup = setup().await;
     let ecs = setup.berth.ecs();
-    ecs.register_task_definition()
-        .family("timeouts")
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        // busybox sleep as PID 1 ignores SIGTERM: only SIGKILL, after 1 s, ends it.
-        .container_definitions(
-            setup
-                .shell("stubborn", "exec sleep 300")
-                .stop_timeout(1)
-                .build(),
-        )
+    // busybox sleep as PID 1 ignores SIGTERM: only SIGKILL, after 1 s, ends it.
+    let stubborn = setup
+        .shell("stubborn", "exec sleep 300")
+        .stop_timeout(1)
+        .build();
+    register_fargate_with(&ecs, "timeouts", stubborn)
         .container_definitions(
             setup
                 .shell("polite", "trap 'exit 0' TERM; while :; do sleep 0.1; done")
@@ -507,12 +503,6 @@ async fn each_container_gets_its_own_stop_timeout() {
         "{:?}",
         started.elapsed()
     );
-    let exit = |name: &str| {
-        task.containers()
-            .iter()
-            .find(|c| c.name() == Some(name))
-            .and_then(|c| c.exit_code())
-    };
-    assert_eq!(exit("stubborn"), Some(137));
-    assert_eq!(exit("polite"), Some(0));
+    assert_eq!(exit_code(&task, "stubborn"), Some(137));
+    assert_eq!(exit_code(&task, "polite"), Some(0));
 }

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerCondition, ContainerDependency, LinuxParameters, NetworkMode, Ulimit,
-    UlimitName,
+    ContainerCondition, ContainerDependency, LinuxParameters, Ulimit, UlimitName,
 };
-use berth_testsupport::tasks::{TaskSetup, register, run, task_id, wait_for};
+use berth_testsupport::register_fargate_with;
+use berth_testsupport::tasks::{TaskSetup, exit_code, register, run, task_id, wait_for};
 
 async fn setup() -> TaskSetup {
     TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await
@@ -50,19 +50,12 @@ async fn depends_on_orders_containers_and_an_unmet_success_fails_the_task() {
     let setup = setup().await;
     let ecs = setup.berth.ecs();
     let register_pair = |family: &'static str, init_exit: i32| {
-        ecs.register_task_definition()
-            .family(family)
-            .network_mode(NetworkMode::Awsvpc)
-            .requires_compatibilities(Compatibility::Fargate)
-            .cpu("256")
-            .memory("512")
-            .container_definitions(
-                setup
-                    .shell("app", "echo app-started")
-                    .depends_on(depends_on("init", ContainerCondition::Success))
-                    .depends_on(depends_on("sidecar", ContainerCondition::Start))
-                    .build(),
-            )
+        let app = setup
+            .shell("app", "echo app-started")
+            .depends_on(depends_on("init", ContainerCondition::Success))
+            .depends_on(depends_on("sidecar", ContainerCondition::Start))
+            .build();
+        register_fargate_with(&ecs, family, app)
             .container_definitions(
                 setup
                     .shell(
@@ -91,16 +84,10 @@ async fn depends_on_orders_containers_and_an_unmet_success_fails_the_task() {
         Some("Essential container in task exited"),
         "{task:?}"
     );
-    let exit = |name: &str| {
-        task.containers()
-            .iter()
-            .find(|c| c.name() == Some(name))
-            .and_then(|c| c.exit_code())
-    };
-    assert_eq!(exit("app"), Some(0));
-    assert_eq!(exit("init"), Some(0));
+    assert_eq!(exit_code(&task, "app"), Some(0));
+    assert_eq!(exit_code(&task, "init"), Some(0));
     // The sidecar was stopped with the task (busybox sleep as PID 1 ignores SIGTERM).
-    assert_eq!(exit("sidecar"), Some(137));
+    assert_eq!(exit_code(&task, "sidecar"), Some(137));
     let init = log_times(&setup, &arn, "init");
     let app = log_times(&setup, &arn, "app");
     assert_eq!(init[0].1, "init-done");

@@ -191,6 +191,14 @@ pub fn assert_released(id: &str) {
     assert!(!mounts.contains(id), "leaked mounts of {id}");
 }
 
+/// The exit code of container `name` of `task`, if it has one.
+pub fn exit_code(task: &Task, name: &str) -> Option<i32> {
+    task.containers()
+        .iter()
+        .find(|c| c.name() == Some(name))
+        .and_then(|c| c.exit_code())
+}
+
 /// The last part of a task's ARN.
 pub fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
