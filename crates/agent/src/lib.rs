@@ -198,12 +198,7 @@ impl Agent {
             .as_deref()
             .and_then(TaskStatus::parse)
             .unwrap_or(TaskStatus::Provisioning);
-        let desired = assignment
-            .task
-            .desired_status
-            .as_deref()
-            .and_then(DesiredStatus::parse)
-            .unwrap_or(DesiredStatus::Running);
+        let desired = desired_status(&assignment);
         if let Some(stop) = running.get(&assignment.key) {
             if desired == DesiredStatus::Stopped {
                 let _ = stop.send(true);
@@ -250,13 +245,8 @@ impl Agent {
         running: &mut HashMap<String, watch::Sender<bool>>,
         finished: &mpsc::UnboundedSender<String>,
     ) {
-        let desired_stop = assignment
-            .task
-            .desired_status
-            .as_deref()
-            .and_then(DesiredStatus::parse)
-            == Some(DesiredStatus::Stopped);
-        let (stop_tx, stop_rx) = watch::channel(desired_stop);
+        let stop = desired_status(&assignment) == DesiredStatus::Stopped;
+        let (stop_tx, stop_rx) = watch::channel(stop);
         running.insert(assignment.key.clone(), stop_tx);
         let (reports, queued) = mpsc::unbounded_channel();
         let sender = tokio::spawn(task::send_reports(self.control.clone(), queued));
@@ -280,4 +270,14 @@ impl Agent {
             let _ = finished.send(key);
         });
     }
+}
+
+/// What the control plane wants of the task (RUNNING unless it says otherwise).
+fn desired_status(assignment: &Assignment) -> DesiredStatus {
+    assignment
+        .task
+        .desired_status
+        .as_deref()
+        .and_then(DesiredStatus::parse)
+        .unwrap_or(DesiredStatus::Running)
 }
