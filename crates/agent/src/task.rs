@@ -141,32 +141,16 @@ impl Runner {
             },
         )
         .await;
-        let mut digests = HashMap::new();
-        for definition in &definitions {
-            let image = definition.image.clone().unwrap_or_default();
-            match self.obtain_image(&image).await {
-                Ok(record) => {
-                    digests.insert(
-                        definition.name.clone().unwrap_or_default(),
-                        record.manifest.to_string(),
-                    );
-                }
-                Err(error) => {
-                    let message = error.to_string();
-                    let report = TaskReport {
-                        containers: vec![ContainerReport {
-                            name: definition.name.clone().unwrap_or_default(),
-                            status: Some(ContainerStatus::Stopped),
-                            reason: Some(message.clone()),
-                            ..ContainerReport::default()
-                        }],
-                        ..TaskReport::default()
-                    };
-                    self.report(key, report).await;
-                    return Err(message);
-                }
-            }
-        }
+        // The task's cgroup is made while the images are checked: neither needs the other.
+        let limits = task_limits(assignment);
+        let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
+        let cgroup = tokio::task::spawn_blocking(move || {
+            cgroups::create_task_cgroup(Path::new(cgroups::CGROUP_ROOT), &task_cgroup, limits)
+        });
+        let images = self.obtain_images(key, &definitions).await;
+        // Settled before any return, so that a failed task's release finds the cgroup made.
+        let cgroup = cgroup.await;
+        let digests = images?;
         self.report(
             key,
             TaskReport {
@@ -189,9 +173,9 @@ impl Runner {
         }
 
         tracing::debug!(task = %id, "images ready");
-        let limits = task_limits(assignment);
-        let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
-        cgroups::create_task_cgroup(Path::new(cgroups::CGROUP_ROOT), &task_cgroup, limits)
+        cgroup
+            .map_err(|error| error.to_string())
+            .and_then(|made| made.map_err(|error| error.to_string()))
             .map_err(|error| {
                 format!("ResourceInitializationError: failed to create the task's cgroup: {error}")
             })?;
@@ -241,6 +225,42 @@ impl Runner {
                     "ResourceInitializationError: failed to start the task's supervisor: {error}"
                 )
             })
+    }
+
+    /// Each container's image, pulled as the pull behavior says: the digests by container
+    /// name, or the first failure in ECS's words (reported on its container).
+    async fn obtain_images(
+        &self,
+        key: &str,
+        definitions: &[ContainerDefinition],
+    ) -> Result<HashMap<String, String>, String> {
+        let mut digests = HashMap::new();
+        for definition in definitions {
+            let name = definition.name.clone().unwrap_or_default();
+            match self
+                .obtain_image(definition.image.as_deref().unwrap_or_default())
+                .await
+            {
+                Ok(record) => {
+                    digests.insert(name, record.manifest.to_string());
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    let report = TaskReport {
+                        containers: vec![ContainerReport {
+                            name,
+                            status: Some(ContainerStatus::Stopped),
+                            reason: Some(message.clone()),
+                            ..ContainerReport::default()
+                        }],
+                        ..TaskReport::default()
+                    };
+                    self.report(key, report).await;
+                    return Err(message);
+                }
+            }
+        }
+        Ok(digests)
     }
 
     /// Writes the plan, binds the supervisor's socket and starts `berth shim` with it as its

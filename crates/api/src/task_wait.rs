@@ -1,9 +1,11 @@
 //! berth's own wait API, for `berth run`: answers once a task has reached a status (STOPPED
-//! unless asked otherwise), or when the timeout runs out — a long poll instead of many
-//! DescribeTasks calls.
+//! unless asked otherwise) — or, with `containersStopped`, as soon as all its containers have
+//! stopped (their exit codes known, the task's clean-up still to come) — or when the timeout
+//! runs out: a long poll instead of many DescribeTasks calls.
 //!
 //! ```text
-//! POST /berth/v1/tasks/wait  {"task", "cluster"?, "status"?, "timeoutSeconds"?}  → {"task": Task}
+//! POST /berth/v1/tasks/wait  {"task", "cluster"?, "status"?, "containersStopped"?, "timeoutSeconds"?}
+//!   → {"task": Task}
 //! ```
 
 use std::time::Duration;
@@ -29,6 +31,8 @@ struct WaitRequest {
     task: String,
     cluster: Option<String>,
     status: Option<String>,
+    #[serde(default)]
+    containers_stopped: bool,
     timeout_seconds: Option<u64>,
 }
 
@@ -62,6 +66,7 @@ async fn answer(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Ve
             request.cluster.as_deref(),
             &request.task,
             until,
+            request.containers_stopped,
             timeout,
         )
         .await?

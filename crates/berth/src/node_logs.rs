@@ -2,6 +2,7 @@
 //! container's log records (across rotations) on a thread of its own and, when following,
 //! waits for the log directory to change until the container's "exited" marker appears.
 
+use std::path::Path;
 use std::time::Duration;
 
 use berth_agent::AgentConfig;
@@ -39,35 +40,60 @@ impl LogService for NodeLogs {
                     let _ = std::fs::create_dir_all(dir);
                     DirChanges::watch(dir)
                 });
-                let mut reader = LogReader::open(&log);
-                loop {
-                    // Checked before reading, so records written before the marker are read.
-                    let done = !follow || exited.exists();
-                    let Ok(records) = reader.read_available() else {
-                        return;
-                    };
-                    if !records.is_empty() {
-                        let mut chunk = Vec::new();
-                        for record in &records {
-                            if timestamps {
-                                chunk.extend_from_slice(record.timestamp.as_bytes());
-                                chunk.push(b' ');
-                            }
-                            chunk.extend_from_slice(&record.output());
-                        }
-                        if sender.blocking_send(Bytes::from(chunk)).is_err() {
-                            return;
-                        }
-                    } else if done || sender.is_closed() {
-                        return;
-                    } else if let Some(changes) = &changes {
-                        changes.wait(RECHECK);
-                    } else {
-                        std::thread::sleep(RECHECK);
-                    }
-                }
+                let stream = Stream {
+                    exited: &exited,
+                    follow,
+                    timestamps,
+                    changes: changes.as_ref(),
+                };
+                stream.send(LogReader::open(&log), sender);
+                // Only now, the stream being over: closing an inotify descriptor waits for
+                // the kernel's SRCU grace period, milliseconds the reader must not wait.
+                drop(changes);
             });
             Some(receiver)
         })
+    }
+}
+
+/// One stream's reading of a container's log.
+struct Stream<'a> {
+    exited: &'a Path,
+    follow: bool,
+    timestamps: bool,
+    changes: Option<&'a DirChanges>,
+}
+
+impl Stream<'_> {
+    /// Sends the log's records until it is done (at once without `follow`, else once the
+    /// container has exited), the reader has gone or the log cannot be read; the stream ends
+    /// when `sender` is dropped, on return.
+    fn send(&self, mut reader: LogReader, sender: mpsc::Sender<Bytes>) {
+        loop {
+            // Checked before reading, so records written before the marker are read.
+            let done = !self.follow || self.exited.exists();
+            let Ok(records) = reader.read_available() else {
+                return;
+            };
+            if !records.is_empty() {
+                let mut chunk = Vec::new();
+                for record in &records {
+                    if self.timestamps {
+                        chunk.extend_from_slice(record.timestamp.as_bytes());
+                        chunk.push(b' ');
+                    }
+                    chunk.extend_from_slice(&record.output());
+                }
+                if sender.blocking_send(Bytes::from(chunk)).is_err() {
+                    return;
+                }
+            } else if done || sender.is_closed() {
+                return;
+            } else if let Some(changes) = self.changes {
+                changes.wait(RECHECK);
+            } else {
+                std::thread::sleep(RECHECK);
+            }
+        }
     }
 }

@@ -102,27 +102,42 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
         }
         anyhow::Ok(())
     };
+    // Done when the output has ended and the exit code is known, as `docker run`: the task's
+    // clean-up goes on after.
     let follow = async {
-        stream_logs(endpoint, &task, options, Some(&cluster)).await?;
-        wait_stopped(endpoint, &cluster, &task).await
+        let (streamed, exited) = tokio::join!(
+            stream_logs(endpoint, &task, options, Some(&cluster)),
+            wait(endpoint, &cluster, &task, Until::ContainersStopped)
+        );
+        streamed?;
+        exited
     };
-    let (removed, stopped) = tokio::join!(remove, follow);
+    let (removed, exited) = tokio::join!(remove, follow);
     removed?;
-    let stopped = stopped?;
-    match stopped["containers"][0]["exitCode"].as_i64() {
-        Some(code) => Ok(ExitCode::from(
+    let exited = exited?;
+    if let Some(code) = exited["containers"][0]["exitCode"].as_i64() {
+        return Ok(ExitCode::from(
             u8::try_from(code.clamp(0, 255)).unwrap_or(COULD_NOT_RUN),
-        )),
-        None => {
-            eprintln!(
-                "berth: {}",
-                stopped["stoppedReason"]
-                    .as_str()
-                    .unwrap_or("the task stopped before its container ran")
-            );
-            Ok(ExitCode::from(COULD_NOT_RUN))
-        }
+        ));
     }
+    // It never ran: the task's stoppedReason, written once it is STOPPED, says why.
+    let stopped = wait(endpoint, &cluster, &task, Until::Stopped).await?;
+    eprintln!(
+        "berth: {}",
+        stopped["stoppedReason"]
+            .as_str()
+            .unwrap_or("the task stopped before its container ran")
+    );
+    Ok(ExitCode::from(COULD_NOT_RUN))
+}
+
+/// What [`wait`] waits for.
+#[derive(Clone, Copy, PartialEq)]
+enum Until {
+    /// The task is STOPPED: its resources released.
+    Stopped,
+    /// Its containers have stopped (or the task has).
+    ContainersStopped,
 }
 
 /// Fargate's smallest memory for a cpu size, so `--cpu` alone is enough.
@@ -156,13 +171,20 @@ fn ad_hoc_family(image: &str) -> String {
     )
 }
 
-/// The task once STOPPED, through berth's wait API (a long poll: no DescribeTasks loop).
-async fn wait_stopped(endpoint: &Endpoint, cluster: &str, task: &str) -> anyhow::Result<Value> {
+/// The task once `until` holds, through berth's wait API (a long poll: no DescribeTasks loop).
+async fn wait(
+    endpoint: &Endpoint,
+    cluster: &str,
+    task: &str,
+    until: Until,
+) -> anyhow::Result<Value> {
+    let containers_stopped = until == Until::ContainersStopped;
     loop {
         let body = json!({
             "task": task,
             "cluster": cluster,
             "status": "STOPPED",
+            "containersStopped": containers_stopped,
             "timeoutSeconds": 60,
         });
         let response = send(
@@ -174,8 +196,12 @@ async fn wait_stopped(endpoint: &Endpoint, cluster: &str, task: &str) -> anyhow:
         )
         .await?;
         let answer = client::json_response(endpoint, response).await?;
-        if answer["task"]["lastStatus"] == "STOPPED" {
-            return Ok(answer["task"].clone());
+        let task = &answer["task"];
+        let all_stopped = task["containers"].as_array().is_some_and(|containers| {
+            !containers.is_empty() && containers.iter().all(|c| c["lastStatus"] == "STOPPED")
+        });
+        if task["lastStatus"] == "STOPPED" || (containers_stopped && all_stopped) {
+            return Ok(task.clone());
         }
     }
 }

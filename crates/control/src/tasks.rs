@@ -441,16 +441,17 @@ impl Ecs {
         Ok(found.cluster_name.unwrap_or_default())
     }
 
-    /// A task by id or ARN within `cluster`.
-    /// Waits until task `reference` has reached `until` (or gone past it), for at most
-    /// `timeout`; returns the task as it is then, `None` if there is no such task. Not an ECS
-    /// operation: berth's own API, so that `berth run` learns of the exit without polling.
+    /// Waits until task `reference` has reached `until` (or gone past it) — or, with
+    /// `or_containers_stopped`, until all its containers have stopped — for at most `timeout`;
+    /// returns the task as it is then, `None` if there is no such task. Not an ECS operation:
+    /// berth's own API, so that `berth run` learns of the exit without polling.
     pub async fn wait_task(
         &self,
         scope: &AccountRegion,
         cluster: Option<&str>,
         reference: &str,
         until: TaskStatus,
+        or_containers_stopped: bool,
         timeout: std::time::Duration,
     ) -> Result<Option<Task>, TaskError> {
         let cluster_name = self.cluster_name(scope, cluster).await?;
@@ -458,10 +459,17 @@ impl Ecs {
             return Ok(None);
         };
         let reached = |task: &Task| {
-            task.last_status
+            let status_reached = task
+                .last_status
                 .as_deref()
                 .and_then(TaskStatus::parse)
-                .is_some_and(|status| status >= until)
+                .is_some_and(|status| status >= until);
+            let containers = task.containers.as_deref().unwrap_or_default();
+            let containers_stopped = !containers.is_empty()
+                && containers
+                    .iter()
+                    .all(|c| c.last_status.as_deref() == Some("STOPPED"));
+            status_reached || (or_containers_stopped && containers_stopped)
         };
         let mut task = record.task;
         if reached(&task) {
@@ -486,6 +494,7 @@ impl Ecs {
         }
     }
 
+    /// A task by id or ARN within `cluster`.
     pub(crate) async fn find_task(
         &self,
         scope: &AccountRegion,
