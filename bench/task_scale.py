@@ -121,6 +121,8 @@ print(f"burst: {burst} tasks RUNNING in {elapsed:.2f} s = {burst / elapsed:.0f} 
 stop_all(arns)
 
 # Density.
+if density == 0:
+    sys.exit(0)
 time.sleep(1)
 before, _ = berth_memory_kib()
 started = time.monotonic()

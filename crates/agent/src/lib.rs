@@ -56,8 +56,11 @@ pub trait ControlPlane: Send + Sync + 'static {
 /// Where the agent keeps things.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// Per-task scratch space (writable layers, logs).
+    /// Per-task scratch space (writable layers, logs), on disk.
     pub tasks_dir: PathBuf,
+    /// Per-task runtime state (the supervisor's plan, state and socket, OCI bundles), on a
+    /// tmpfs: see [`AgentConfig::supervisor_dir`].
+    pub run_dir: PathBuf,
     /// libcontainer's state directory.
     pub runtime_dir: PathBuf,
     /// The cgroup every task's cgroups go under.
@@ -72,6 +75,13 @@ pub struct AgentConfig {
     pub pull_behavior: PullBehavior,
     /// Task supervisors kept started ahead of need, their sandboxes made (0: none).
     pub warm_supervisors: usize,
+}
+
+impl AgentConfig {
+    /// Where task `task_id`'s supervisor keeps its files ([`berth_shim::ShimFiles`]).
+    pub fn supervisor_dir(&self, task_id: &str) -> PathBuf {
+        self.run_dir.join("tasks").join(task_id)
+    }
 }
 
 /// When a task's images are fetched from their registry, as the ECS container agent's
@@ -115,7 +125,7 @@ pub fn container_log(config: &AgentConfig, task_id: &str, container: &str) -> (P
 /// The root filesystems (by id) of the tasks on this node still under a supervisor: those a
 /// restarted berth must keep for the tasks it adopts.
 pub fn rootfs_in_use(config: &AgentConfig) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(&config.tasks_dir) else {
+    let Ok(entries) = std::fs::read_dir(config.run_dir.join("tasks")) else {
         return Vec::new();
     };
     entries
@@ -234,8 +244,8 @@ impl Agent {
 
     /// Whether a supervisor was started for this task (its socket exists).
     fn supervised(&self, assignment: &Assignment) -> bool {
-        let task_dir = self.config.tasks_dir.join(task::task_id(assignment));
-        berth_shim::ShimFiles::new(&task_dir).socket.exists()
+        let dir = self.config.supervisor_dir(&task::task_id(assignment));
+        berth_shim::ShimFiles::new(&dir).socket.exists()
     }
 
     fn spawn_runner(
@@ -257,6 +267,7 @@ impl Agent {
             reports,
         };
         let finished = finished.clone();
+        let supervisor_dir = self.config.supervisor_dir(&task::task_id(&assignment));
         tokio::spawn(async move {
             let key = assignment.key.clone();
             if adopt {
@@ -264,9 +275,11 @@ impl Agent {
             } else {
                 runner.run(assignment, stop_rx).await;
             }
-            // The last reports are sent before the task counts as done.
+            // The last reports are sent before the task counts as done. Its supervisor's
+            // state goes only then: until STOPPED is stored, a restarted berth needs it.
             drop(runner);
             let _ = sender.await;
+            let _ = tokio::fs::remove_dir_all(supervisor_dir).await;
             let _ = finished.send(key);
         });
     }

@@ -103,7 +103,7 @@ impl Runner {
     /// Takes over a task an earlier berth process started.
     pub async fn adopt(&self, assignment: Assignment, stop: watch::Receiver<bool>) {
         let id = task_id(&assignment);
-        let files = ShimFiles::new(&self.config.tasks_dir.join(&id));
+        let files = ShimFiles::new(&self.config.supervisor_dir(&id));
         match UnixStream::connect(&files.socket).await {
             Ok(connection) => {
                 tracing::info!(task = %id, "adopted a running task");
@@ -270,21 +270,23 @@ impl Runner {
         scratch: &Path,
         plan: &TaskPlan,
     ) -> std::io::Result<UnixStream> {
-        let files = ShimFiles::new(scratch);
+        let dir = self.config.supervisor_dir(&plan.task_id);
+        let files = ShimFiles::new(&dir);
         if files.socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(std::io::Error::other(format!(
                 "the socket path {} is too long for a Unix socket: use a shorter data directory",
                 files.socket.display()
             )));
         }
+        std::fs::create_dir_all(&dir)?;
         std::fs::write(&files.plan, serde_json::to_vec(plan)?)?;
         let _ = std::fs::remove_file(&files.socket);
         let listener = std::os::unix::net::UnixListener::bind(&files.socket)?;
         let connection = std::os::unix::net::UnixStream::connect(&files.socket)?;
-        let log = std::fs::File::create(&files.log)?;
+        let log = std::fs::File::create(scratch.join("shim.log"))?;
         connection.set_nonblocking(true)?;
         if let Some(idle) = self.pool.take() {
-            match idle.hand_over(scratch, &listener, &log) {
+            match idle.hand_over(&dir, &listener, &log) {
                 Ok(()) => {
                     // Refilled off the start path, once this task has had the CPU.
                     let pool = self.pool.clone();
@@ -301,7 +303,7 @@ impl Runner {
         }
         let mut child = tokio::process::Command::new(&self.config.shim_binary)
             .arg("shim")
-            .arg(scratch)
+            .arg(&dir)
             .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
                 listener,
             )))
@@ -363,7 +365,7 @@ impl Runner {
             }
         }
         // The supervisor saves each state before it sends it: the file is at least as new.
-        let state = ShimState::load(&ShimFiles::new(&self.config.tasks_dir.join(id)).state)
+        let state = ShimState::load(&ShimFiles::new(&self.config.supervisor_dir(id)).state)
             .filter(|s| s.phase == Phase::Stopped)
             .or(last);
         self.conclude(assignment, id, state).await;
@@ -583,7 +585,7 @@ impl Runner {
                 target: overlay.target,
             },
             runtime_id: format!("{id}-{name}"),
-            bundle: scratch.join("bundles").join(&name),
+            bundle: self.config.supervisor_dir(id).join("bundles").join(&name),
             spec,
             essential: definition.essential != Some(false),
             depends_on: definition
@@ -674,8 +676,9 @@ pub fn release_task_resources(
         let _ = std::fs::write(exited_marker(&scratch, name), b"");
     }
     let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
-    let _ = std::fs::remove_dir_all(scratch.join("bundles"));
-    let _ = std::fs::remove_file(ShimFiles::new(&scratch).socket);
+    let supervisor_dir = config.supervisor_dir(id);
+    let _ = std::fs::remove_dir_all(supervisor_dir.join("bundles"));
+    let _ = std::fs::remove_file(ShimFiles::new(&supervisor_dir).socket);
 }
 
 /// The text of file `path` (relative to `/`) in an image whose layers are `lowers`, topmost

@@ -9,13 +9,16 @@ use berth_api::{AcceptAnyCredentials, ApiState};
 use berth_control::Ecs;
 use berth_image::ImageStore;
 use berth_store::EmbeddedStore;
-use berth_sys::LinuxMounter;
+use berth_sys::{LinuxMounter, Mounter};
 
 use crate::cli::UpConfig;
 use crate::data_dir;
 use crate::local_node::LocalControl;
 use crate::node_images::NodeImages;
 use crate::node_logs::NodeLogs;
+
+/// The runtime state's tmpfs: a few KiB per task.
+const RUN_DIR_MIB: u64 = 256;
 
 pub fn run(config: UpConfig) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&config.data_dir)?;
@@ -31,9 +34,21 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         )
         .context("cannot open the image store")?,
     );
+    // Runtime state — made and removed for every task, needed across a restart of berth but
+    // not of the machine — lives on a tmpfs, as runc's and containerd's do under /run.
+    let run_dir = config.data_dir.join("run");
+    match berth_sys::ensure_tmpfs(&run_dir, RUN_DIR_MIB) {
+        Ok(true) => tracing::debug!(dir = %run_dir.display(), "mounted a tmpfs for runtime state"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(
+            error = format!("{:#}", anyhow::Error::from(error)),
+            "runtime state stays on the data directory's filesystem"
+        ),
+    }
     let agent_config = AgentConfig {
         tasks_dir: config.data_dir.join("tasks"),
-        runtime_dir: config.data_dir.join("runtime"),
+        run_dir: run_dir.clone(),
+        runtime_dir: run_dir.join("runtime"),
         cgroup_parent: "berth".into(),
         shim_binary: std::env::current_exe().context("cannot find the berth binary")?,
         init_binary: config.init_path.clone(),
@@ -60,8 +75,26 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
     drop(runtime);
     // The last handle: dropping it waits for the writer to finish and closes the database.
     drop(store);
+    release_run_dir(&run_dir);
     tracing::info!("berth up stopped");
     Ok(())
+}
+
+/// Unmounts the runtime state's tmpfs when no task is left on it (tasks keep running without
+/// berth and need theirs), so that a stopped berth leaves nothing mounted.
+fn release_run_dir(run_dir: &std::path::Path) {
+    let tasks_left = std::fs::read_dir(run_dir.join("tasks"))
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if tasks_left || !LinuxMounter.is_mounted(run_dir) {
+        return;
+    }
+    if let Err(error) = LinuxMounter.unmount(run_dir) {
+        tracing::warn!(
+            error = format!("{:#}", anyhow::Error::from(error)),
+            "cannot unmount the runtime state's tmpfs"
+        );
+    }
 }
 
 async fn serve(

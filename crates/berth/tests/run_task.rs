@@ -342,7 +342,7 @@ async fn tasks_outlive_a_kill_9_of_berth_and_are_adopted_with_their_real_exit_co
         setup
             .berth
             .data_dir()
-            .join("tasks")
+            .join("run/tasks")
             .join(id(&lost))
             .join("state.json"),
     )

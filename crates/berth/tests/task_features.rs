@@ -233,7 +233,7 @@ async fn a_cpu_bound_task_is_held_to_its_quota() {
 }
 
 #[tokio::test]
-async fn logs_are_rotated_at_their_cap_and_the_wait_api_answers_at_a_status() {
+async fn logs_are_rotated_at_their_cap_and_the_wait_api_answers_at_a_status_or_exit() {
     let setup = TaskSetup::start(
         env!("CARGO_BIN_EXE_berth"),
         &["--log-max-size", "1", "--log-max-files", "2"],
@@ -253,6 +253,18 @@ async fn logs_are_rotated_at_their_cap_and_the_wait_api_answers_at_a_status() {
     let arn = run(&ecs, "chatty", None).await;
 
     // The wait API: unknown tasks are refused; a real one is answered once it has stopped.
+    let wait_for_containers = || {
+        let body =
+            serde_json::json!({"task": arn, "containersStopped": true, "timeoutSeconds": 60});
+        let (status, text) = setup.berth.raw_request_to(
+            "POST",
+            "/berth/v1/tasks/wait",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
     let wait = |task: &str| {
         let body = serde_json::json!({"task": task, "status": "STOPPED", "timeoutSeconds": 60});
         let (status, text) = setup.berth.raw_request_to(
@@ -266,6 +278,11 @@ async fn logs_are_rotated_at_their_cap_and_the_wait_api_answers_at_a_status() {
             serde_json::from_str::<serde_json::Value>(&text).unwrap(),
         )
     };
+    // Asked to, it answers as soon as the containers have stopped: the exit code is known
+    // (the task's clean-up may still be going on).
+    let exited = wait_for_containers();
+    assert_eq!(exited["task"]["containers"][0]["lastStatus"], "STOPPED");
+    assert_eq!(exited["task"]["containers"][0]["exitCode"], 0);
     wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(120)).await;
     let (status, answer) = wait("0123456789abcdef0123456789abcdef");
     assert_eq!(

@@ -32,7 +32,8 @@ pub use supervisor::{run, run_pooled};
 
 use std::path::{Path, PathBuf};
 
-/// The files a task's supervisor keeps in the task's directory.
+/// The files a task's supervisor keeps in its directory (the agent puts it on a tmpfs: they
+/// are made and replaced for every task and need not outlive the machine).
 #[derive(Debug, Clone)]
 pub struct ShimFiles {
     /// The plan the agent wrote.
@@ -41,18 +42,15 @@ pub struct ShimFiles {
     pub state: PathBuf,
     /// The socket the agent connects to.
     pub socket: PathBuf,
-    /// The supervisor's own diagnostics.
-    pub log: PathBuf,
 }
 
 impl ShimFiles {
-    /// The files for the task whose directory is `task_dir`.
+    /// The files for the task whose supervisor directory is `task_dir`.
     pub fn new(task_dir: &Path) -> Self {
         Self {
             plan: task_dir.join("plan.json"),
             state: task_dir.join("state.json"),
             socket: task_dir.join("shim.sock"),
-            log: task_dir.join("shim.log"),
         }
     }
 }

@@ -5,5 +5,7 @@
 //! rustix gives safe wrappers for every call made here, so this crate needs no `unsafe`.
 
 mod mount;
+mod tmpfs;
 
 pub use mount::{LinuxMounter, MountError, Mounter, OverlayMount, RecordedMount, RecordingMounter};
+pub use tmpfs::{ensure_tmpfs, is_tmpfs};

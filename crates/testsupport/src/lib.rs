@@ -254,7 +254,7 @@ fn reap_tasks(data_dir: &Path) {
     };
     for task in tasks.flatten() {
         let id = task.file_name().to_string_lossy().into_owned();
-        let shim_pid = std::fs::read(task.path().join("state.json"))
+        let shim_pid = std::fs::read(data_dir.join("run/tasks").join(&id).join("state.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
             .and_then(|state| state["shimPid"].as_u64());
