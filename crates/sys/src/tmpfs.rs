@@ -34,6 +34,8 @@ pub fn ensure_tmpfs(dir: &Path, size_mib: u64) -> Result<bool, MountError> {
 }
 
 /// True when `dir` is on a tmpfs.
+// statfs's f_type is an i64 on x86-64 but narrower elsewhere: the conversion is for those.
+#[allow(clippy::useless_conversion)]
 pub fn is_tmpfs(dir: &Path) -> bool {
     rustix::fs::statfs(dir).is_ok_and(|stat| i64::from(stat.f_type) == TMPFS_MAGIC)
 }
