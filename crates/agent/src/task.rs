@@ -141,6 +141,11 @@ impl Runner {
             },
         )
         .await;
+        // Made first: whatever the task comes to hold on this node is found from its
+        // directory (a test harness reaping a killed berth's tasks, for one).
+        std::fs::create_dir_all(scratch).map_err(|error| {
+            format!("ResourceInitializationError: cannot create the task's directory: {error}")
+        })?;
         // The task's cgroup is made while the images are checked: neither needs the other.
         let limits = task_limits(assignment);
         let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
@@ -468,7 +473,10 @@ impl Runner {
     ) -> Result<PlannedContainer, String> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
-        let container_scratch = scratch.join("rootfs").join(&name);
+        // The writable layer on disk; the mount point, made and removed for every task, on
+        // the run directory's tmpfs.
+        let container_scratch = scratch.join(format!("rootfs-{name}"));
+        let target = self.config.supervisor_dir(id).join("rootfs").join(&name);
         let rootfs_id = format!("{id}-{name}");
         let images = self.images.clone();
         // Prepared here, mounted by the supervisor in its own mount namespace.
@@ -476,7 +484,7 @@ impl Runner {
             let (rootfs_id, image, container_scratch) =
                 (rootfs_id.clone(), image.clone(), container_scratch.clone());
             tokio::task::spawn_blocking(move || {
-                images.prepare_rootfs(&rootfs_id, &image, &container_scratch)
+                images.prepare_rootfs(&rootfs_id, &image, &container_scratch, &target)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -673,10 +681,12 @@ pub fn release_task_resources(
         if let Err(error) = images.unmount_rootfs(&format!("{id}-{name}")) {
             tracing::warn!(%error, task = %id, "cannot remove a root filesystem");
         }
+        // Also when preparing it failed before its lease was written.
+        let _ = std::fs::remove_dir_all(scratch.join(format!("rootfs-{name}")));
         let _ = std::fs::write(exited_marker(&scratch, name), b"");
     }
-    let _ = std::fs::remove_dir_all(scratch.join("rootfs"));
     let supervisor_dir = config.supervisor_dir(id);
+    let _ = std::fs::remove_dir_all(supervisor_dir.join("rootfs"));
     let _ = std::fs::remove_dir_all(supervisor_dir.join("bundles"));
     let _ = std::fs::remove_file(ShimFiles::new(&supervisor_dir).socket);
 }

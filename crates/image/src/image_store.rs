@@ -74,7 +74,32 @@ pub struct ImageStore {
     pub(crate) index: Mutex<Index>,
     /// One lock per layer (by diff id), so concurrent pulls of a layer share one download.
     pub(crate) layer_locks: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    /// Last-used times not yet on disk, and when [`touch`](Self::touch) last wrote them.
+    pub(crate) last_used: Mutex<LastUsedWrites>,
 }
+
+#[derive(Default)]
+pub(crate) struct LastUsedWrites {
+    written_at: Option<std::time::Instant>,
+    pending: bool,
+}
+
+/// Last-used times still pending reach the disk when the store closes.
+impl Drop for ImageStore {
+    fn drop(&mut self) {
+        let pending = self.last_used.lock().is_ok_and(|l| l.pending);
+        if pending {
+            let index = self.lock_index();
+            if let Ok(bytes) = serde_json::to_vec_pretty(&*index) {
+                let _ = store::replace_file(&self.paths, &self.paths.index(), &bytes);
+            }
+        }
+    }
+}
+
+/// How stale the last-used times on disk may get. Only prune's order reads them, and
+/// rewriting the index for every task that ends would cost a file (and its inode) per task.
+const LAST_USED_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ImageStore {
     /// Opens the store under `root` (creating it), reaching registries as `registry` says and
@@ -96,6 +121,7 @@ impl ImageStore {
             mounter,
             index: Mutex::new(index),
             layer_locks: Mutex::new(HashMap::new()),
+            last_used: Mutex::new(LastUsedWrites::default()),
         })
     }
 
@@ -230,18 +256,29 @@ impl ImageStore {
         self.lock_index().layer_sizes.insert(diff_id.clone(), size);
     }
 
-    /// Marks `reference` used now, durably.
+    /// Marks `reference` used now: at once in memory, on disk at most every
+    /// [`LAST_USED_WRITE_INTERVAL`] (or with the index's next write).
     pub(crate) fn touch(&self, reference: &str) -> std::io::Result<()> {
         let mut index = self.lock_index();
-        let mut updated = index.clone();
-        let Some(entry) = updated.images.get_mut(reference) else {
+        let Some(entry) = index.images.get_mut(reference) else {
             return Ok(());
         };
         entry.last_used_at = Some(berth_model::Timestamp::now());
-        // Only prune's order depends on it: not worth a disk sync per task.
-        let bytes = serde_json::to_vec_pretty(&updated).map_err(std::io::Error::other)?;
+        let mut last_used = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        if last_used
+            .written_at
+            .is_some_and(|at| at.elapsed() < LAST_USED_WRITE_INTERVAL)
+        {
+            last_used.pending = true;
+            return Ok(());
+        }
+        // Only prune's order depends on it: not worth a disk sync.
+        let bytes = serde_json::to_vec_pretty(&*index).map_err(std::io::Error::other)?;
         store::replace_file(&self.paths, &self.paths.index(), &bytes)?;
-        *index = updated;
+        *last_used = LastUsedWrites {
+            written_at: Some(std::time::Instant::now()),
+            pending: false,
+        };
         Ok(())
     }
 

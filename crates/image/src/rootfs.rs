@@ -58,7 +58,8 @@ impl ImageStore {
         reference: &str,
         scratch: &Path,
     ) -> Result<Rootfs, RootfsError> {
-        let (rootfs, overlay) = self.prepare_rootfs(id, reference, scratch)?;
+        let (rootfs, overlay) =
+            self.prepare_rootfs(id, reference, scratch, &scratch.join("rootfs"))?;
         if let Err(error) = self.mounter.mount_overlay(&overlay) {
             let _ = std::fs::remove_file(self.paths.lease(id));
             let _ = std::fs::remove_dir_all(scratch);
@@ -68,14 +69,17 @@ impl ImageStore {
     }
 
     /// Everything [`mount_rootfs`](Self::mount_rootfs) does but the mount itself: the lease
-    /// and the directories, and the overlay to mount — for a caller that mounts it in a mount
-    /// namespace of its own (a task's supervisor), where it vanishes with the task.
-    /// [`unmount_rootfs`](Self::unmount_rootfs) releases it all the same.
+    /// and the directories (`scratch/upper`, `scratch/work` and the mount point `target`,
+    /// which may be elsewhere — on a tmpfs, say), and the overlay to mount — for a caller
+    /// that mounts it in a mount namespace of its own (a task's supervisor), where it
+    /// vanishes with the task. [`unmount_rootfs`](Self::unmount_rootfs) releases it all the
+    /// same.
     pub fn prepare_rootfs(
         &self,
         id: &str,
         reference: &str,
         scratch: &Path,
+        target: &Path,
     ) -> Result<(Rootfs, OverlayMount), RootfsError> {
         if id.is_empty()
             || !id
@@ -103,7 +107,7 @@ impl ImageStore {
                 .collect(),
             upper: scratch.join("upper"),
             work: scratch.join("work"),
-            target: scratch.join("rootfs"),
+            target: target.to_path_buf(),
         };
         for dir in [&overlay.upper, &overlay.work, &overlay.target] {
             std::fs::create_dir_all(dir)?;
@@ -170,6 +174,8 @@ impl ImageStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
+        // A mount point outside the scratch space (gone already if it was inside).
+        let _ = std::fs::remove_dir(&lease.target);
         // Last: while the lease exists, prune keeps the layers.
         std::fs::remove_file(self.paths.lease(&lease.id))?;
         self.touch(&lease.reference)?;
