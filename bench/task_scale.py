@@ -1,13 +1,13 @@
 """Burst and density of running tasks, measured through the ECS API (botocore, as the aws CLI
 uses it) against a running `berth up`.
 
-usage: task_scale.py ENDPOINT IMAGE BERTH_PID BURST DENSITY
+usage: task_scale.py ENDPOINT IMAGE BERTH_PID BURST DENSITY RUN_DIR
 
 Burst: BURST tasks started with RunTask (count 10 per call, four callers at once); the time
 from the first call until DescribeTasks shows every one RUNNING.
 Density: DENSITY idle tasks running at once; berth's own memory for them — the proportional
-set size (PSS) of `berth up` and of every task supervisor — against the same sum with no task
-running, per task. The tasks' own processes (busybox sh and sleep) are theirs, not berth's.
+set size (PSS) of `berth up` and of every task supervisor, plus what berth's runtime-state
+tmpfs (RUN_DIR) holds — against the same sum with no task running, per task. The tasks' own processes (busybox sh and sleep) are theirs, not berth's.
 """
 
 import concurrent.futures
@@ -20,7 +20,7 @@ try:
 except ImportError:  # awscli 1.x from PyPI carries its own copy
     from awscli.botocore.session import get_session
 
-endpoint, image, berth_pid, burst, density = sys.argv[1:6]
+endpoint, image, berth_pid, burst, density, run_dir = sys.argv[1:7]
 burst, density, berth_pid = int(burst), int(density), int(berth_pid)
 ecs = get_session().create_client(
     "ecs",
@@ -107,9 +107,15 @@ def supervisors():
     return found
 
 
+def run_dir_kib():
+    """What berth's runtime-state tmpfs holds (its pages are memory too)."""
+    stat = os.statvfs(run_dir)
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize // 1024
+
+
 def berth_memory_kib():
     shims = supervisors()
-    return pss_kib(berth_pid) + sum(pss_kib(p) for p in shims), len(shims)
+    return pss_kib(berth_pid) + sum(pss_kib(p) for p in shims) + run_dir_kib(), len(shims)
 
 
 # Burst.
@@ -135,6 +141,7 @@ per_task = (after - before) / density / 1024
 print(
     f"density: {density} tasks RUNNING in {elapsed:.1f} s; berth up + {shims} supervisors "
     f"PSS {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB with them: "
-    f"{per_task:.2f} MiB per task (berth up alone: {pss_kib(berth_pid) / 1024:.1f} MiB)"
+    f"{per_task:.2f} MiB per task (berth up alone: {pss_kib(berth_pid) / 1024:.1f} MiB; "
+    f"runtime state on tmpfs: {run_dir_kib() / 1024:.1f} MiB)"
 )
 stop_all(arns)
