@@ -8,6 +8,7 @@
 //! in-process today and a remote agent will implement over the network; it never sees HTTP.
 
 mod pool;
+mod pulls;
 mod task;
 
 use std::collections::{HashMap, HashSet};
@@ -149,6 +150,7 @@ pub struct Agent {
     images: Arc<ImageStore>,
     config: AgentConfig,
     pool: Arc<pool::SupervisorPool>,
+    pulls: Arc<pulls::SharedPulls>,
 }
 
 impl Agent {
@@ -168,6 +170,7 @@ impl Agent {
             images,
             config,
             pool,
+            pulls: Arc::default(),
         }
     }
 
@@ -264,6 +267,7 @@ impl Agent {
             images: self.images.clone(),
             config: self.config.clone(),
             pool: self.pool.clone(),
+            pulls: self.pulls.clone(),
             reports,
         };
         let finished = finished.clone();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_image::{ImageRecord, ImageStore, PullError};
+use berth_image::{ImageRecord, ImageStore};
 use berth_model::Timestamp;
 use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
 use berth_model::shapes::{ContainerDefinition, ContainerOverride, TaskDefinition};
@@ -30,6 +30,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::pool::SupervisorPool;
+use crate::pulls::SharedPulls;
 use crate::{AgentConfig, Assignment, ControlPlane, PullBehavior};
 
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +49,8 @@ pub struct Runner {
     pub config: AgentConfig,
     /// Supervisors started ahead of need.
     pub pool: Arc<SupervisorPool>,
+    /// Pulls in progress, shared by the tasks that need them.
+    pub pulls: Arc<SharedPulls>,
     /// The task's reports, in order, to [`send_reports`].
     pub reports: mpsc::UnboundedSender<(String, Vec<TaskReport>)>,
 }
@@ -249,8 +252,7 @@ impl Runner {
                 Ok(record) => {
                     digests.insert(name, record.manifest.to_string());
                 }
-                Err(error) => {
-                    let message = error.to_string();
+                Err(message) => {
                     let report = TaskReport {
                         containers: vec![ContainerReport {
                             name,
@@ -621,8 +623,9 @@ impl Runner {
         })
     }
 
-    /// The image as the pull behavior says: pulled, or the copy stored on this node.
-    async fn obtain_image(&self, image: &str) -> Result<ImageRecord, PullError> {
+    /// The image as the pull behavior says: pulled (sharing a pull of it in progress), or the
+    /// copy stored on this node; else why not, in ECS's words.
+    async fn obtain_image(&self, image: &str) -> Result<ImageRecord, String> {
         let stored = || self.images.get(image).ok();
         if matches!(
             self.config.pull_behavior,
@@ -631,7 +634,7 @@ impl Runner {
         {
             return Ok(record);
         }
-        match self.images.pull(image, Arc::new(|_| {})).await {
+        match self.pulls.pull(&self.images, image).await {
             Ok(record) => Ok(record),
             Err(error) if self.config.pull_behavior == PullBehavior::Default => match stored() {
                 Some(record) => {

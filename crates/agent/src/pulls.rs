@@ -1,0 +1,95 @@
+//! Single-flight image pulls: tasks that start at once and need one image share one trip to
+//! its registry, as Docker shares a pull in progress. A finished pull is not reused — the
+//! next task asks the registry again, as ECS's default pull behavior wants.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use berth_image::{ImageRecord, ImageStore};
+use tokio::sync::OnceCell;
+
+/// A pull's outcome: the image, or the failure in ECS's words.
+pub type Outcome = Result<ImageRecord, String>;
+
+/// The pulls in progress on this node, by image reference.
+pub type SharedPulls = InFlight<Outcome>;
+
+impl SharedPulls {
+    /// Pulls `reference` into `images`, or waits for the pull of it already in progress.
+    pub async fn pull(&self, images: &ImageStore, reference: &str) -> Outcome {
+        self.share(reference, || async {
+            images
+                .pull(reference, Arc::new(|_| {}))
+                .await
+                .map_err(|error| error.to_string())
+        })
+        .await
+    }
+}
+
+/// Work in progress by key, whose outcome every caller that asks meanwhile shares.
+pub struct InFlight<T> {
+    in_flight: Mutex<HashMap<String, Arc<OnceCell<T>>>>,
+}
+
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        Self {
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> InFlight<T> {
+    /// The outcome of `work` for `key`, or of the work for `key` already under way.
+    pub async fn share<F, Fut>(&self, key: &str, work: F) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let shared = self.lock().entry(key.to_owned()).or_default().clone();
+        let outcome = shared.get_or_init(work).await.clone();
+        // Done: whoever comes next starts afresh.
+        let mut in_flight = self.lock();
+        if in_flight
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, &shared))
+        {
+            in_flight.remove(key);
+        }
+        outcome
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<T>>>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_at_once_share_one_run_and_later_ones_start_another() {
+        let shared = InFlight::<usize>::default();
+        let runs = AtomicUsize::new(0);
+        let work = || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            runs.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let (a, b, c) = tokio::join!(
+            shared.share("image", work),
+            shared.share("image", work),
+            shared.share("image", work)
+        );
+        assert_eq!((a, b, c), (1, 1, 1));
+        assert_eq!(shared.share("image", work).await, 2);
+        // Other keys do not wait for each other's work.
+        assert_eq!(shared.share("other", work).await, 3);
+        assert!(shared.lock().is_empty());
+    }
+}
