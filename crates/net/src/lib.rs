@@ -1,9 +1,18 @@
-//! Task networking on the node. Today: each task's network namespace is made by its
-//! supervisor (an `unshare` of its own, so the namespace lives exactly as long as the task and
-//! needs no cleanup), and this crate brings its loopback interface up — so the task's
-//! containers reach each other on localhost. The awsvpc issue adds the veth, the address,
-//! routes and firewall rules here.
+//! Task networking on the node, over rtnetlink (no `ip` processes): `netlink.rs` builds
+//! requests and reads answers; `link.rs` makes bridges and veth pairs and sets links up, into
+//! a bridge or to a MAC address; `address.rs` adds addresses and the default route;
+//! `loopback.rs` brings `lo` up. Each task's network namespace is its supervisor's own (an
+//! `unshare`, so it lives exactly as long as the task and its veth goes with it).
 
+mod address;
+mod link;
 mod loopback;
+mod netlink;
 
-pub use loopback::loopback_up;
+pub use address::{add_address, add_default_route};
+pub use link::{
+    LinkChange, change as change_link, create_bridge, create_veth, delete as delete_link,
+    index as link_index, mac_address,
+};
+pub use loopback::{loopback_up, loopback_up_with};
+pub use netlink::Netlink;

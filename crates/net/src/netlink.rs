@@ -1,0 +1,278 @@
+//! A minimal rtnetlink client: builds requests (`nlmsghdr`, a fixed header, attributes, nested
+//! attributes) and reads the kernel's acknowledgements and replies. A socket acts in the
+//! network namespace of the thread that opened it, whatever namespace that thread moves to
+//! later — which is how one process configures both ends of a veth.
+
+use rustix::fd::OwnedFd;
+use rustix::net::netlink::SocketAddrNetlink;
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
+
+pub const RTM_NEWLINK: u16 = 16;
+pub const RTM_DELLINK: u16 = 17;
+pub const RTM_GETLINK: u16 = 18;
+pub const RTM_NEWADDR: u16 = 20;
+pub const RTM_NEWROUTE: u16 = 24;
+
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_ACK: u16 = 0x4;
+pub const NLM_F_EXCL: u16 = 0x200;
+pub const NLM_F_CREATE: u16 = 0x400;
+
+const NLMSG_ERROR: u16 = 2;
+const HEADER_LEN: usize = 16;
+/// Set by the kernel on attributes that hold attributes (requests need not set it, as
+/// iproute2 does not).
+const NLA_F_NESTED: u16 = 0x8000;
+
+/// An rtnetlink request under construction.
+pub struct Message {
+    bytes: Vec<u8>,
+    /// Where each open nested attribute starts.
+    open: Vec<usize>,
+}
+
+impl Message {
+    /// A request of `kind` with `flags` (NLM_F_REQUEST is added).
+    pub fn new(kind: u16, flags: u16) -> Self {
+        let mut bytes = Vec::with_capacity(128);
+        bytes.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, set by `finish`
+        bytes.extend_from_slice(&kind.to_ne_bytes());
+        bytes.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_seq, set when sent
+        bytes.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: the kernel's
+        Self {
+            bytes,
+            open: Vec::new(),
+        }
+    }
+
+    /// Appends the request's fixed header (`ifinfomsg`, `ifaddrmsg`, `rtmsg`, ...).
+    pub fn header(mut self, header: &[u8]) -> Self {
+        self.bytes.extend_from_slice(header);
+        self.pad();
+        self
+    }
+
+    /// Appends attribute `kind` holding `value`.
+    pub fn attr(mut self, kind: u16, value: &[u8]) -> Self {
+        let len = u16::try_from(4 + value.len()).unwrap_or(u16::MAX);
+        self.bytes.extend_from_slice(&len.to_ne_bytes());
+        self.bytes.extend_from_slice(&kind.to_ne_bytes());
+        self.bytes.extend_from_slice(value);
+        self.pad();
+        self
+    }
+
+    /// Appends a NUL-terminated string attribute.
+    pub fn string(self, kind: u16, value: &str) -> Self {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes.push(0);
+        self.attr(kind, &bytes)
+    }
+
+    /// Opens nested attribute `kind`: the attributes up to the matching [`close`](Self::close)
+    /// go inside it.
+    pub fn open(mut self, kind: u16) -> Self {
+        self.open.push(self.bytes.len());
+        self.bytes.extend_from_slice(&0u16.to_ne_bytes());
+        self.bytes.extend_from_slice(&kind.to_ne_bytes());
+        self
+    }
+
+    /// Closes the innermost open nested attribute.
+    pub fn close(mut self) -> Self {
+        if let Some(start) = self.open.pop() {
+            let len = u16::try_from(self.bytes.len() - start).unwrap_or(u16::MAX);
+            self.bytes[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        }
+        self
+    }
+
+    /// The bytes to send, sequence number `seq`.
+    fn finish(&self, seq: u32) -> Vec<u8> {
+        let mut bytes = self.bytes.clone();
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        bytes[0..4].copy_from_slice(&len.to_ne_bytes());
+        bytes[8..12].copy_from_slice(&seq.to_ne_bytes());
+        bytes
+    }
+
+    fn pad(&mut self) {
+        while !self.bytes.len().is_multiple_of(4) {
+            self.bytes.push(0);
+        }
+    }
+}
+
+/// An rtnetlink socket, acting in the network namespace it was opened in.
+pub struct Netlink {
+    socket: OwnedFd,
+    seq: std::cell::Cell<u32>,
+}
+
+impl Netlink {
+    /// A socket in the calling thread's network namespace.
+    pub fn open() -> std::io::Result<Self> {
+        // NETLINK_ROUTE is protocol 0: no protocol.
+        let socket = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )?;
+        Ok(Self {
+            socket,
+            seq: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Sends `message` asking for an acknowledgement; `Ok` once the kernel says it is done.
+    pub fn request(&self, message: Message) -> std::io::Result<()> {
+        let seq = self.send(&message, NLM_F_ACK)?;
+        loop {
+            let reply = self.receive()?;
+            for part in parts(&reply) {
+                if part.seq == seq && part.kind == NLMSG_ERROR {
+                    return error_of(part.payload);
+                }
+            }
+        }
+    }
+
+    /// Sends `message` (a get request) and returns the payload of the kernel's answer: the
+    /// fixed header and attributes of the object asked for.
+    pub fn query(&self, message: Message) -> std::io::Result<Vec<u8>> {
+        let seq = self.send(&message, 0)?;
+        loop {
+            let reply = self.receive()?;
+            for part in parts(&reply) {
+                if part.seq != seq {
+                    continue;
+                }
+                if part.kind == NLMSG_ERROR {
+                    error_of(part.payload)?;
+                    return Err(std::io::Error::other("empty rtnetlink answer"));
+                }
+                return Ok(part.payload.to_vec());
+            }
+        }
+    }
+
+    fn send(&self, message: &Message, extra_flags: u16) -> std::io::Result<u32> {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        let mut bytes = message.finish(seq);
+        let flags = u16::from_ne_bytes([bytes[6], bytes[7]]) | extra_flags;
+        bytes[6..8].copy_from_slice(&flags.to_ne_bytes());
+        rustix::net::sendto(
+            &self.socket,
+            &bytes,
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )?;
+        Ok(seq)
+    }
+
+    fn receive(&self) -> std::io::Result<Vec<u8>> {
+        let mut buffer = vec![0u8; 16 * 1024];
+        let (length, _) = rustix::net::recv(&self.socket, &mut buffer, RecvFlags::empty())?;
+        buffer.truncate(length);
+        Ok(buffer)
+    }
+}
+
+/// One message of a datagram.
+struct Part<'a> {
+    kind: u16,
+    seq: u32,
+    payload: &'a [u8],
+}
+
+/// The messages in a datagram the kernel sent.
+fn parts(datagram: &[u8]) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    let mut rest = datagram;
+    while rest.len() >= HEADER_LEN {
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < HEADER_LEN || len > rest.len() {
+            break;
+        }
+        parts.push(Part {
+            kind: u16::from_ne_bytes([rest[4], rest[5]]),
+            seq: u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]),
+            payload: &rest[HEADER_LEN..len],
+        });
+        rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+    }
+    parts
+}
+
+/// An `NLMSG_ERROR` payload: 0 is success, `-errno` a failure.
+fn error_of(payload: &[u8]) -> std::io::Result<()> {
+    let code = payload
+        .get(0..4)
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| std::io::Error::other("short rtnetlink answer"))?;
+    match code {
+        0 => Ok(()),
+        negative => Err(std::io::Error::from_raw_os_error(-negative)),
+    }
+}
+
+/// The attributes after a payload's fixed header of `header_len` bytes: `(kind, value)`.
+pub fn attributes(payload: &[u8], header_len: usize) -> Vec<(u16, &[u8])> {
+    let mut found = Vec::new();
+    let mut rest = payload.get(header_len..).unwrap_or_default();
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        if len < 4 || len > rest.len() {
+            break;
+        }
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & !NLA_F_NESTED;
+        found.push((kind, &rest[4..len]));
+        rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_their_length_sequence_and_padded_attributes() {
+        let bytes = Message::new(RTM_NEWLINK, NLM_F_CREATE)
+            .header(&[0u8; 16])
+            .string(3, "br0")
+            .open(18)
+            .string(1, "bridge")
+            .close()
+            .finish(7);
+        assert_eq!(bytes.len() % 4, 0);
+        assert_eq!(
+            u32::from_ne_bytes(bytes[0..4].try_into().unwrap()) as usize,
+            bytes.len()
+        );
+        assert_eq!(
+            u16::from_ne_bytes(bytes[6..8].try_into().unwrap()),
+            NLM_F_CREATE | NLM_F_REQUEST
+        );
+        assert_eq!(u32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 7);
+        let found = attributes(&bytes[HEADER_LEN..], 16);
+        assert_eq!(found[0], (3, &b"br0\0"[..]));
+        assert_eq!(found[1].0, 18);
+        assert_eq!(attributes(found[1].1, 0), vec![(1, &b"bridge\0"[..])]);
+    }
+
+    #[test]
+    fn error_payloads_map_to_results() {
+        assert!(error_of(&0i32.to_ne_bytes()).is_ok());
+        assert_eq!(
+            error_of(&(-17i32).to_ne_bytes())
+                .unwrap_err()
+                .raw_os_error(),
+            Some(17)
+        );
+        assert!(error_of(&[1, 2]).is_err());
+    }
+}
