@@ -7,6 +7,7 @@
 //! It speaks to the control plane only through [`ControlPlane`], which the binary implements
 //! in-process today and a remote agent will implement over the network; it never sees HTTP.
 
+mod network;
 mod pool;
 mod pulls;
 mod task;
@@ -34,6 +35,8 @@ pub struct Assignment {
     pub task: Task,
     /// The task definition it runs.
     pub definition: TaskDefinition,
+    /// Its network interface (awsvpc): the address and gateway to wire.
+    pub network: Option<berth_model::network::TaskNetwork>,
 }
 
 /// Why the control plane could not be reached.
@@ -66,6 +69,8 @@ pub struct AgentConfig {
     pub runtime_dir: PathBuf,
     /// The cgroup every task's cgroups go under.
     pub cgroup_parent: String,
+    /// The bridge tasks' veths join; it holds each subnet's gateway address.
+    pub bridge: String,
     /// The `berth` binary, run as `berth shim` to supervise each task.
     pub shim_binary: PathBuf,
     /// A static init binary (tini) for containers with `initProcessEnabled`.

@@ -29,6 +29,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 
+use crate::network;
 use crate::pool::SupervisorPool;
 use crate::pulls::SharedPulls;
 use crate::{AgentConfig, Assignment, ControlPlane, PullBehavior};
@@ -149,11 +150,29 @@ impl Runner {
         std::fs::create_dir_all(scratch).map_err(|error| {
             format!("ResourceInitializationError: cannot create the task's directory: {error}")
         })?;
-        // The task's cgroup is made while the images are checked: neither needs the other.
+        // The task's cgroup (and its subnet's gateway on the bridge) are made while the
+        // images are checked: neither needs the other.
         let limits = task_limits(assignment);
         let task_cgroup = format!("{}/{id}", self.config.cgroup_parent);
+        let gateway = assignment
+            .network
+            .clone()
+            .map(|network| (self.config.bridge.clone(), network));
         let cgroup = tokio::task::spawn_blocking(move || {
             cgroups::create_task_cgroup(Path::new(cgroups::CGROUP_ROOT), &task_cgroup, limits)
+                .map_err(|error| {
+                    format!(
+                        "ResourceInitializationError: failed to create the task's cgroup: {error}"
+                    )
+                })?;
+            if let Some((bridge, network)) = gateway {
+                network::ensure_gateway(&bridge, &network).map_err(|error| {
+                    format!(
+                        "ResourceInitializationError: failed to set up the bridge {bridge}: {error}"
+                    )
+                })?;
+            }
+            Ok::<(), String>(())
         });
         let images = self.obtain_images(key, &definitions).await;
         // Settled before any return, so that a failed task's release finds the cgroup made.
@@ -181,12 +200,7 @@ impl Runner {
         }
 
         tracing::debug!(task = %id, "images ready");
-        cgroup
-            .map_err(|error| error.to_string())
-            .and_then(|made| made.map_err(|error| error.to_string()))
-            .map_err(|error| {
-                format!("ResourceInitializationError: failed to create the task's cgroup: {error}")
-            })?;
+        cgroup.map_err(|error| format!("ResourceInitializationError: {error}"))??;
         // Directory made: now the kernel's wait before the first cgroup move (see
         // begin_migration_grace_period) can run while the rest is prepared. It holds the
         // cgroup lock meanwhile, so it starts only after our own mkdir.
@@ -203,7 +217,19 @@ impl Runner {
             .as_ref()
             .and_then(|o| o.container_overrides.clone())
             .unwrap_or_default();
-        let hostname: String = id.chars().take(12).collect();
+        // An awsvpc task is named by its private DNS name, as in Fargate.
+        let (hostname, files) = match &assignment.network {
+            Some(network) => {
+                let dir = self.config.supervisor_dir(id).join("etc");
+                let files = network::write_etc_files(&dir, network).map_err(|error| {
+                    format!(
+                        "ResourceInitializationError: cannot write the task's /etc files: {error}"
+                    )
+                })?;
+                (network.private_dns_name.clone(), files)
+            }
+            None => (id.chars().take(12).collect(), Vec::new()),
+        };
         let mut containers = Vec::new();
         for definition in &definitions {
             let name = definition.name.clone().unwrap_or_default();
@@ -211,7 +237,14 @@ impl Runner {
                 .iter()
                 .find(|o| o.name.as_deref() == Some(name.as_str()));
             let planned = self
-                .plan_container(id, scratch, definition, container_override, &hostname)
+                .plan_container(
+                    id,
+                    scratch,
+                    definition,
+                    container_override,
+                    &hostname,
+                    &files,
+                )
                 .await
                 .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
             containers.push(planned);
@@ -225,6 +258,12 @@ impl Runner {
             log_max_bytes: self.config.log_limits.max_bytes,
             log_max_files: self.config.log_limits.max_files,
             containers,
+            network: assignment
+                .network
+                .as_ref()
+                .map(|n| network::plan(&self.config.bridge, id, n))
+                .transpose()
+                .map_err(|error| format!("ResourceInitializationError: {error}"))?,
         };
         self.spawn_supervisor(scratch, &plan)
             .await
@@ -472,6 +511,7 @@ impl Runner {
         definition: &ContainerDefinition,
         container_override: Option<&ContainerOverride>,
         hostname: &str,
+        files: &[(PathBuf, String)],
     ) -> Result<PlannedContainer, String> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
@@ -583,6 +623,7 @@ impl Runner {
             // The supervisor's sandbox namespaces, joined once it has made them.
             shared: SharedNamespaces::default(),
             init,
+            files: files.to_vec(),
         };
         let spec = generate(&config).map_err(|e| e.to_string())?;
         let logs = scratch.join("logs");

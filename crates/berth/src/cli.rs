@@ -192,6 +192,17 @@ pub struct UpFlags {
     /// wait for one (0: none).
     #[arg(long, default_value_t = 2, value_name = "N")]
     warm_supervisors: usize,
+    /// The default VPC's CIDR block; its default subnet is the first /20, subnets made on
+    /// first use take the next ones.
+    #[arg(long, default_value = "172.31.0.0/16", value_name = "CIDR")]
+    vpc_cidr: String,
+    /// The bridge tasks' network interfaces join (made if missing).
+    #[arg(long, default_value = "berth0", value_name = "NAME")]
+    bridge: String,
+    /// Refuse subnets and security groups berth has not seen, as AWS does, instead of making
+    /// them on first use.
+    #[arg(long)]
+    strict_network: bool,
 }
 
 /// What `berth up` runs with, validated.
@@ -205,6 +216,8 @@ pub struct UpConfig {
     pub log_limits: berth_logs::LogLimits,
     pub pull_behavior: berth_agent::PullBehavior,
     pub warm_supervisors: usize,
+    pub network: berth_control::NetworkConfig,
+    pub bridge: String,
 }
 
 impl UpFlags {
@@ -260,7 +273,26 @@ impl UpFlags {
                     self.image_pull_behavior
                 )
             })?;
+        let vpc_cidr = berth_model::network::Ipv4Network::parse(&self.vpc_cidr)
+            .map_err(|e| anyhow::anyhow!("--vpc-cidr: {e}"))?;
+        if self.bridge.is_empty()
+            || self.bridge.len() > 15
+            || !self
+                .bridge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!(
+                "--bridge {}: an interface name is 1 to 15 letters, digits, '-' or '_'",
+                self.bridge
+            );
+        }
         Ok(UpConfig {
+            network: berth_control::NetworkConfig {
+                vpc_cidr,
+                strict: self.strict_network,
+            },
+            bridge: self.bridge,
             warm_supervisors: self.warm_supervisors,
             pull_behavior,
             listen,

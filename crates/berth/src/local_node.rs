@@ -19,6 +19,7 @@ fn convert(assignment: berth_control::Assignment) -> Assignment {
         key: assignment.key,
         task: assignment.task,
         definition: assignment.definition,
+        network: assignment.network,
     }
 }
 

@@ -50,6 +50,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         run_dir: run_dir.clone(),
         runtime_dir: run_dir.join("runtime"),
         cgroup_parent: "berth".into(),
+        bridge: config.bridge.clone(),
         shim_binary: std::env::current_exe().context("cannot find the berth binary")?,
         init_binary: config.init_path.clone(),
         log_limits: config.log_limits,
@@ -103,7 +104,7 @@ async fn serve(
     store: Arc<EmbeddedStore>,
     images: Arc<ImageStore>,
 ) -> anyhow::Result<()> {
-    let ecs = Arc::new(Ecs::new(store));
+    let ecs = Arc::new(Ecs::with_network(store, config.network.clone()));
     let agent = Agent::new(
         Arc::new(LocalControl { ecs: ecs.clone() }),
         images.clone(),

@@ -179,7 +179,15 @@ async fn read_only_root_ulimits_and_the_task_hostname_reach_the_container() {
     let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
     assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
     let logs = setup.berth.cli(&["logs", task_id(&arn)]);
-    let hostname: String = task_id(&arn).chars().take(12).collect();
+    // An awsvpc task is named by its private DNS name, as in Fargate.
+    let hostname = task.attachments()[0]
+        .details()
+        .iter()
+        .find(|d| d.name() == Some("privateDnsName"))
+        .and_then(|d| d.value())
+        .unwrap()
+        .to_owned();
+    assert!(hostname.ends_with(".ec2.internal"), "{hostname}");
     assert_eq!(
         String::from_utf8_lossy(&logs.stdout),
         format!("read-only\n1234\n2345\n{hostname}\n")

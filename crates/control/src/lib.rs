@@ -8,6 +8,7 @@
 
 mod clusters;
 mod keys;
+mod network;
 mod node;
 mod paging;
 mod records;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use berth_store::Store;
 
 pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
+pub use network::{NetworkConfig, SubnetRecord, VpcRecord};
 pub use node::Assignment;
 pub use paging::{Page, PageError, PageRequest};
 pub use tagging::TaggingError;
@@ -32,14 +34,21 @@ pub use tasks::{LOCAL_NODE, ListTasksQuery, RunTaskInput, TaskError};
 pub struct Ecs {
     store: Arc<dyn Store>,
     revisions: task_definitions::RevisionAllocator,
+    network: NetworkConfig,
 }
 
 impl Ecs {
-    /// A control plane keeping its state in `store`.
+    /// A control plane keeping its state in `store`, with the default network.
     pub fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_network(store, NetworkConfig::default())
+    }
+
+    /// A control plane keeping its state in `store`, its VPC as `network` says.
+    pub fn with_network(store: Arc<dyn Store>, network: NetworkConfig) -> Self {
         Self {
             store,
             revisions: task_definitions::RevisionAllocator::default(),
+            network,
         }
     }
 }

@@ -2,9 +2,10 @@
 //! they change) and the observed state a node reports back. The binary connects this to the
 //! node agent; a remote agent will speak the same protocol over the network later.
 
+use berth_model::AccountRegion;
 use berth_model::Timestamp;
 use berth_model::lifecycle::{DesiredStatus, TaskReport, TaskStatus};
-use berth_model::shapes::{Task, TaskDefinition, TaskStopCode};
+use berth_model::shapes::{Connectivity, Task, TaskDefinition, TaskStopCode};
 use berth_store::{Compare, Event, KeyRange, Op, Revision, StoreError, Txn, Watcher};
 
 use crate::records::{self, TaskRecord};
@@ -23,6 +24,8 @@ pub struct Assignment {
     pub task: Task,
     /// The task definition it was started from.
     pub definition: TaskDefinition,
+    /// Its network interface (awsvpc).
+    pub network: Option<berth_model::network::TaskNetwork>,
 }
 
 impl Ecs {
@@ -46,6 +49,7 @@ impl Ecs {
                     key,
                     task: record.task,
                     definition: record.definition,
+                    network: record.network,
                 });
             }
         }
@@ -69,6 +73,7 @@ impl Ecs {
             key,
             task: record.task,
             definition: record.definition,
+            network: record.network,
         })
     }
 
@@ -83,13 +88,25 @@ impl Ecs {
                 .next()
                 .ok_or_else(|| TaskError::NotFound(key.to_owned()))?;
             let mut record: TaskRecord = records::decode(&kv)?;
+            let was_stopped = record.task.last_status.as_deref() == Some("STOPPED");
             // Several reports in order, one write: a node catching up costs one commit.
             for report in reports {
                 apply(&mut record.task, report);
             }
+            let mut success = vec![Op::put(kv.key.clone(), records::encode(&record))];
+            // A stopped task's address is free again, in the same write.
+            if !was_stopped
+                && record.task.last_status.as_deref() == Some("STOPPED")
+                && let Some(network) = &record.network
+            {
+                success.push(Op::Delete {
+                    key: crate::keys::address(&scope_of(key), &network.subnet_id, network.address)
+                        .into_bytes(),
+                });
+            }
             let txn = Txn {
                 compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
-                success: vec![Op::put(kv.key.clone(), records::encode(&record))],
+                success,
                 failure: vec![],
             };
             if self.store.txn(txn).await?.succeeded {
@@ -97,6 +114,22 @@ impl Ecs {
             }
         }
         Err(TaskError::Contended)
+    }
+}
+
+/// Every ENI attachment of `task` now has `status`.
+fn set_attachments(task: &mut Task, status: &str) {
+    for attachment in task.attachments.iter_mut().flatten() {
+        attachment.status = Some(status.to_owned());
+    }
+}
+
+/// The account and region of task key `/ecs/{account}/{region}/tasks/...`.
+fn scope_of(key: &str) -> AccountRegion {
+    let mut parts = key.trim_start_matches('/').split('/').skip(1);
+    AccountRegion {
+        account_id: parts.next().unwrap_or_default().to_owned(),
+        region: parts.next().unwrap_or_default().to_owned(),
     }
 }
 
@@ -112,7 +145,13 @@ fn apply(task: &mut Task, report: &TaskReport) {
     {
         task.last_status = Some(next.as_str().to_owned());
         match next {
-            TaskStatus::Running => task.started_at = task.started_at.or(Some(now)),
+            TaskStatus::Running => {
+                task.started_at = task.started_at.or(Some(now));
+                // Its interface is wired by the time its containers run.
+                set_attachments(task, "ATTACHED");
+                task.connectivity = Some(Connectivity::Connected);
+                task.connectivity_at = task.connectivity_at.or(Some(now));
+            }
             TaskStatus::Stopping => task.stopping_at = task.stopping_at.or(Some(now)),
             TaskStatus::Deprovisioning => {
                 task.execution_stopped_at = task.execution_stopped_at.or(Some(now))
@@ -122,6 +161,7 @@ fn apply(task: &mut Task, report: &TaskReport) {
                 task.stopping_at = task.stopping_at.or(Some(now));
                 task.stopped_at = Some(now);
                 task.desired_status = Some(DesiredStatus::Stopped.as_str().to_owned());
+                set_attachments(task, "DELETED");
             }
             _ => {}
         }

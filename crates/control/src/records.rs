@@ -23,6 +23,9 @@ pub struct TaskRecord {
     pub task: berth_model::shapes::Task,
     pub definition: TaskDefinition,
     pub node: String,
+    /// Its network interface (awsvpc), its address claimed under `keys::address`.
+    #[serde(default)]
+    pub network: Option<berth_model::network::TaskNetwork>,
 }
 
 /// A stored record that does not decode: the store holds bytes this version did not write.

@@ -7,15 +7,18 @@
 //! state the agent writes back into the task record.
 
 use berth_model::lifecycle::{DesiredStatus, TaskStatus};
+use berth_model::network::{self, TaskNetwork};
 use berth_model::shapes::{
-    CapacityProviderStrategyItem, Compatibility, Container, EphemeralStorage, Failure, LaunchType,
-    NetworkConfiguration, NetworkMode, PropagateTags, Tag, Task, TaskDefinitionStatus,
-    TaskOverride, TaskStopCode,
+    AssignPublicIp, Attachment, CapacityProviderStrategyItem, Compatibility, Container,
+    EphemeralStorage, Failure, KeyValuePair, LaunchType, NetworkConfiguration, NetworkInterface,
+    NetworkMode, PropagateTags, Tag, Task, TaskDefinitionStatus, TaskOverride, TaskStopCode,
 };
 use berth_model::tags::{self, TagError};
 use berth_model::{AccountRegion, ResourceArn, Timestamp, fargate};
 use berth_store::{Compare, KeyRange, KeyValue, Op, StoreError, Txn};
+use std::net::Ipv4Addr;
 
+use crate::network::SubnetRecord;
 use crate::records::{self, CorruptRecord, TaskRecord};
 use crate::{ClusterError, Ecs, Page, PageError, PageRequest, TaskDefinitionOpError, keys};
 
@@ -153,17 +156,19 @@ impl Ecs {
         {
             return Err(TaskError::NotFargateCompatible);
         }
+        let mut awsvpc = None;
         if definition.network_mode == Some(NetworkMode::Awsvpc) {
-            let awsvpc = input
+            let configuration = input
                 .network_configuration
                 .as_ref()
                 .and_then(|n| n.awsvpc_configuration.as_ref())
                 .ok_or_else(|| {
                     TaskError::Invalid("Network Configuration must be provided when networkMode 'awsvpc' is specified.".into())
                 })?;
-            if awsvpc.subnets.is_empty() {
+            if configuration.subnets.is_empty() {
                 return Err(TaskError::Invalid("subnets can not be empty.".into()));
             }
+            awsvpc = Some(configuration);
         }
         let overrides = input.overrides.clone().unwrap_or_default();
         let (cpu, memory) = task_size(&definition, &overrides)?;
@@ -198,102 +203,141 @@ impl Ecs {
         }
 
         let family = definition.family.clone().unwrap_or_default();
-        let now = Timestamp::now();
-        let mut records = Vec::new();
-        for _ in 0..count {
-            let id = random_hex(16)?;
-            let task_arn = scope.task_arn(&cluster_name, &id);
-            let containers = definition
-                .container_definitions
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| -> Result<Container, TaskError> {
-                    Ok(Container {
-                        container_arn: Some(scope.container_arn(
-                            &cluster_name,
-                            &id,
-                            &random_hex(16)?,
-                        )),
-                        task_arn: Some(task_arn.clone()),
-                        name: c.name.clone(),
-                        image: c.image.clone(),
-                        last_status: Some("PENDING".into()),
-                        network_interfaces: Some(vec![]),
-                        cpu: Some(c.cpu.unwrap_or(0).to_string()),
-                        memory: c.memory.map(|m| m.to_string()),
-                        memory_reservation: c.memory_reservation.map(|m| m.to_string()),
-                        ..Container::default()
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let task = Task {
-                task_arn: Some(task_arn),
-                cluster_arn: cluster.cluster_arn.clone(),
-                task_definition_arn: definition.task_definition_arn.clone(),
-                last_status: Some(TaskStatus::Provisioning.as_str().into()),
-                desired_status: Some(DesiredStatus::Running.as_str().into()),
-                created_at: Some(now),
-                cpu: Some(cpu.clone()),
-                memory: Some(memory.clone()),
-                containers: Some(containers),
-                launch_type: Some(LaunchType::Fargate),
-                capacity_provider_name: Some(capacity_provider.clone()),
-                platform_version: Some(PLATFORM_VERSION.into()),
-                platform_family: Some("Linux".into()),
-                availability_zone: Some(format!("{}a", scope.region)),
-                group: Some(
-                    input
-                        .group
-                        .clone()
-                        .unwrap_or_else(|| format!("family:{family}")),
-                ),
-                started_by: input.started_by.clone(),
-                tags: Some(task_tags.clone()),
-                overrides: Some(TaskOverride {
-                    container_overrides: Some(
-                        overrides.container_overrides.clone().unwrap_or_default(),
-                    ),
-                    inference_accelerator_overrides: Some(vec![]),
-                    ..overrides.clone()
-                }),
-                version: Some(1),
-                enable_execute_command: Some(input.enable_execute_command.unwrap_or(false)),
-                ephemeral_storage: Some(definition.ephemeral_storage.clone().unwrap_or(
-                    EphemeralStorage {
-                        size_in_gi_b: DEFAULT_EPHEMERAL_GIB,
-                    },
-                )),
-                attachments: Some(vec![]),
-                ..Task::default()
+        // The subnet (the first one named: one availability zone here) and how the interfaces
+        // are guarded, settled before any address is claimed.
+        let network = match awsvpc {
+            Some(awsvpc) => Some(NetworkRequest {
+                subnet: self.subnet(scope, &awsvpc.subnets[0]).await?,
+                security_groups: awsvpc.security_groups.clone().unwrap_or_default(),
+                assign_public_ip: awsvpc.assign_public_ip == Some(AssignPublicIp::Enabled),
+            }),
+            None => None,
+        };
+        for _ in 0..CAS_ATTEMPTS {
+            let addresses = match &network {
+                Some(request) => {
+                    self.free_addresses(scope, &request.subnet, count as usize)
+                        .await?
+                }
+                None => Vec::new(),
             };
-            records.push((
-                id,
-                TaskRecord {
-                    task,
-                    definition: definition.clone(),
-                    node: LOCAL_NODE.to_owned(),
-                },
-            ));
-        }
+            let now = Timestamp::now();
+            let mut records = Vec::new();
+            for n in 0..count as usize {
+                let id = random_hex(16)?;
+                let interface = match (&network, addresses.get(n)) {
+                    (Some(request), Some(address)) => Some(request.interface(scope, *address)?),
+                    _ => None,
+                };
+                let task_arn = scope.task_arn(&cluster_name, &id);
+                let containers = definition
+                    .container_definitions
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| -> Result<Container, TaskError> {
+                        Ok(Container {
+                            container_arn: Some(scope.container_arn(
+                                &cluster_name,
+                                &id,
+                                &random_hex(16)?,
+                            )),
+                            task_arn: Some(task_arn.clone()),
+                            name: c.name.clone(),
+                            image: c.image.clone(),
+                            last_status: Some("PENDING".into()),
+                            network_interfaces: Some(
+                                interface
+                                    .iter()
+                                    .map(|i| NetworkInterface {
+                                        attachment_id: Some(i.attachment_id.clone()),
+                                        private_ipv4_address: Some(i.address.to_string()),
+                                        ipv6_address: None,
+                                    })
+                                    .collect(),
+                            ),
+                            cpu: Some(c.cpu.unwrap_or(0).to_string()),
+                            memory: c.memory.map(|m| m.to_string()),
+                            memory_reservation: c.memory_reservation.map(|m| m.to_string()),
+                            ..Container::default()
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let task = Task {
+                    task_arn: Some(task_arn),
+                    cluster_arn: cluster.cluster_arn.clone(),
+                    task_definition_arn: definition.task_definition_arn.clone(),
+                    last_status: Some(TaskStatus::Provisioning.as_str().into()),
+                    desired_status: Some(DesiredStatus::Running.as_str().into()),
+                    created_at: Some(now),
+                    cpu: Some(cpu.clone()),
+                    memory: Some(memory.clone()),
+                    containers: Some(containers),
+                    launch_type: Some(LaunchType::Fargate),
+                    capacity_provider_name: Some(capacity_provider.clone()),
+                    platform_version: Some(PLATFORM_VERSION.into()),
+                    platform_family: Some("Linux".into()),
+                    availability_zone: Some(format!("{}a", scope.region)),
+                    group: Some(
+                        input
+                            .group
+                            .clone()
+                            .unwrap_or_else(|| format!("family:{family}")),
+                    ),
+                    started_by: input.started_by.clone(),
+                    tags: Some(task_tags.clone()),
+                    overrides: Some(TaskOverride {
+                        container_overrides: Some(
+                            overrides.container_overrides.clone().unwrap_or_default(),
+                        ),
+                        inference_accelerator_overrides: Some(vec![]),
+                        ..overrides.clone()
+                    }),
+                    version: Some(1),
+                    enable_execute_command: Some(input.enable_execute_command.unwrap_or(false)),
+                    ephemeral_storage: Some(definition.ephemeral_storage.clone().unwrap_or(
+                        EphemeralStorage {
+                            size_in_gi_b: DEFAULT_EPHEMERAL_GIB,
+                        },
+                    )),
+                    attachments: Some(interface.iter().map(attachment).collect()),
+                    ..Task::default()
+                };
+                records.push((
+                    id,
+                    TaskRecord {
+                        task,
+                        definition: definition.clone(),
+                        node: LOCAL_NODE.to_owned(),
+                        network: interface,
+                    },
+                ));
+            }
 
-        let mut txn = Txn::default();
-        for (id, record) in &records {
-            let key = keys::task(scope, &cluster_name, id);
-            txn.compares.push(Compare::absent(key.as_str()));
-            txn.success
-                .push(Op::put(key.as_str(), records::encode(record)));
-            txn.success.push(Op::put(
-                keys::node_task(LOCAL_NODE, scope, &cluster_name, id),
-                key.into_bytes(),
-            ));
+            let mut txn = Txn::default();
+            for (id, record) in &records {
+                let key = keys::task(scope, &cluster_name, id);
+                txn.compares.push(Compare::absent(key.as_str()));
+                txn.success
+                    .push(Op::put(key.as_str(), records::encode(record)));
+                txn.success.push(Op::put(
+                    keys::node_task(LOCAL_NODE, scope, &cluster_name, id),
+                    key.clone().into_bytes(),
+                ));
+                // Each address is claimed by its own key: a RunTask that raced this one for it
+                // makes this transaction fail, and the addresses are chosen again.
+                if let Some(interface) = &record.network {
+                    let claim = keys::address(scope, &interface.subnet_id, interface.address);
+                    txn.compares.push(Compare::absent(claim.as_str()));
+                    txn.success.push(Op::put(claim, key.into_bytes()));
+                }
+            }
+            if self.store.txn(txn).await?.succeeded {
+                tracing::info!(cluster = %cluster_name, family = %family, count, "tasks placed");
+                return Ok((records.into_iter().map(|(_, r)| r.task).collect(), vec![]));
+            }
         }
-        if !self.store.txn(txn).await?.succeeded {
-            // Two random 128-bit ids colliding with existing tasks: not worth a retry path.
-            return Err(TaskError::Contended);
-        }
-        tracing::info!(cluster = %cluster_name, family = %family, count, "tasks placed");
-        Ok((records.into_iter().map(|(_, r)| r.task).collect(), vec![]))
+        Err(TaskError::Contended)
     }
 
     /// DescribeTasks: the tasks by id or ARN, with MISSING failures for the others.
@@ -591,8 +635,66 @@ fn task_size(
     Ok((size.cpu.0.to_string(), size.memory.0.to_string()))
 }
 
+/// How a RunTask's tasks are networked, settled before their addresses are chosen.
+struct NetworkRequest {
+    subnet: SubnetRecord,
+    security_groups: Vec<String>,
+    assign_public_ip: bool,
+}
+
+impl NetworkRequest {
+    /// The interface of a task holding `address`.
+    fn interface(
+        &self,
+        scope: &AccountRegion,
+        address: Ipv4Addr,
+    ) -> Result<TaskNetwork, TaskError> {
+        let block = self.subnet.network()?;
+        let id = random_hex(16)?;
+        Ok(TaskNetwork {
+            attachment_id: format!(
+                "{}-{}-{}-{}-{}",
+                &id[..8],
+                &id[8..12],
+                &id[12..16],
+                &id[16..20],
+                &id[20..32]
+            ),
+            network_interface_id: format!("eni-{}", &random_hex(9)?[..17]),
+            subnet_id: self.subnet.subnet_id.clone(),
+            address,
+            prefix_len: block.prefix_len,
+            gateway: block.gateway(),
+            mac_address: network::mac_address(address),
+            private_dns_name: network::private_dns_name(address, &scope.region),
+            security_groups: self.security_groups.clone(),
+            assign_public_ip: self.assign_public_ip,
+        })
+    }
+}
+
+/// The ECS attachment describing `interface`, as DescribeTasks shows it.
+pub(crate) fn attachment(interface: &TaskNetwork) -> Attachment {
+    let detail = |name: &str, value: String| KeyValuePair {
+        name: Some(name.to_owned()),
+        value: Some(value),
+    };
+    Attachment {
+        id: Some(interface.attachment_id.clone()),
+        r#type: Some("ElasticNetworkInterface".into()),
+        status: Some("PRECREATED".into()),
+        details: Some(vec![
+            detail("subnetId", interface.subnet_id.clone()),
+            detail("networkInterfaceId", interface.network_interface_id.clone()),
+            detail("macAddress", interface.mac_address.clone()),
+            detail("privateDnsName", interface.private_dns_name.clone()),
+            detail("privateIPv4Address", interface.address.to_string()),
+        ]),
+    }
+}
+
 /// `bytes` random bytes as lowercase hex, from the kernel's CSPRNG.
-fn random_hex(bytes: usize) -> Result<String, TaskError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, TaskError> {
     use std::io::Read;
     let mut buffer = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")

@@ -10,6 +10,7 @@ pub mod fargate;
 pub mod images;
 pub mod lifecycle;
 pub mod names;
+pub mod network;
 #[allow(missing_docs, clippy::doc_lazy_continuation)] // generated from the service model
 pub mod shapes;
 pub mod tags;

@@ -1,15 +1,18 @@
 //! Task networking on the node, over rtnetlink (no `ip` processes): `netlink.rs` builds
 //! requests and reads answers; `link.rs` makes bridges and veth pairs and sets links up, into
 //! a bridge or to a MAC address; `address.rs` adds addresses and the default route;
+//! `bridge.rs` keeps the node's bridge with each subnet's gateway address;
 //! `loopback.rs` brings `lo` up. Each task's network namespace is its supervisor's own (an
 //! `unshare`, so it lives exactly as long as the task and its veth goes with it).
 
 mod address;
+mod bridge;
 mod link;
 mod loopback;
 mod netlink;
 
 pub use address::{add_address, add_default_route};
+pub use bridge::ensure_gateway;
 pub use link::{
     LinkChange, change as change_link, create_bridge, create_veth, delete as delete_link,
     index as link_index, mac_address,

@@ -26,7 +26,7 @@ mod state;
 mod supervisor;
 
 pub use deps::{Readiness, readiness};
-pub use plan::{Condition, Dependency, PlannedContainer, RootfsMount, TaskPlan};
+pub use plan::{Condition, Dependency, PlannedContainer, PlannedNetwork, RootfsMount, TaskPlan};
 pub use state::{ContainerState, ContainerStatus, Phase, ShimState, StopCause};
 pub use supervisor::{run, run_pooled};
 

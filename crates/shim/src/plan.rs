@@ -23,6 +23,28 @@ pub struct TaskPlan {
     pub log_max_files: u32,
     /// The containers, in the task definition's order.
     pub containers: Vec<PlannedContainer>,
+    /// The task's network interface (awsvpc); none: loopback only.
+    #[serde(default)]
+    pub network: Option<PlannedNetwork>,
+}
+
+/// The task's network interface: a veth whose host end joins the node's bridge and whose
+/// other end is the sandbox's `eth0`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedNetwork {
+    /// The bridge the host end joins.
+    pub bridge: String,
+    /// The host end's name (at most 15 bytes).
+    pub host_interface: String,
+    /// `eth0`'s address.
+    pub address: std::net::Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix_len: u8,
+    /// The default route's gateway (the bridge holds it).
+    pub gateway: std::net::Ipv4Addr,
+    /// `eth0`'s MAC address.
+    pub mac: [u8; 6],
 }
 
 /// One container of the plan.

@@ -4,9 +4,13 @@
 //! long as the task, whichever of its containers come and go, and vanish with it: nothing to
 //! clean up, even after a crash.
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
+use berth_net::{LinkChange, Netlink};
+
 use crate::ShimError;
+use crate::plan::PlannedNetwork;
 
 /// The sandbox's namespace files, for containers to join.
 pub struct Sandbox {
@@ -16,6 +20,71 @@ pub struct Sandbox {
     pub ipc: PathBuf,
     /// The network namespace.
     pub net: PathBuf,
+    /// rtnetlink in the host's network namespace, opened before leaving it: for the host end
+    /// of the task's veth.
+    host: Netlink,
+}
+
+impl Sandbox {
+    /// Gives the sandbox its network interface: a veth pair made from the host's side, its
+    /// host end into the bridge, `eth0` here with its MAC, address and default route. Call it
+    /// on the thread that entered the sandbox.
+    pub fn wire(&self, network: &PlannedNetwork) -> Result<(), ShimError> {
+        let failed = |what: &str| {
+            let what = what.to_owned();
+            move |e: std::io::Error| ShimError::Sandbox(format!("{what}: {e}"))
+        };
+        let here = std::fs::File::open("/proc/thread-self/ns/net")
+            .map_err(failed("open the sandbox's network namespace"))?;
+        berth_net::create_veth(&self.host, &network.host_interface, "eth0", here.as_fd()).map_err(
+            failed(&format!("create the veth {}", network.host_interface)),
+        )?;
+        let host_end = berth_net::link_index(&self.host, &network.host_interface)
+            .map_err(failed("find the veth's host end"))?;
+        let bridge = berth_net::link_index(&self.host, &network.bridge)
+            .map_err(failed(&format!("find the bridge {}", network.bridge)))?;
+        let up = LinkChange {
+            up: true,
+            ..LinkChange::default()
+        };
+        berth_net::change_link(
+            &self.host,
+            host_end,
+            LinkChange {
+                master: Some(bridge),
+                ..up
+            },
+        )
+        .map_err(failed("attach the veth to the bridge"))?;
+        let task = Netlink::open().map_err(failed("open rtnetlink in the sandbox"))?;
+        let eth0 = berth_net::link_index(&task, "eth0").map_err(failed("find eth0"))?;
+        berth_net::change_link(
+            &task,
+            eth0,
+            LinkChange {
+                mac: Some(network.mac),
+                ..up
+            },
+        )
+        .map_err(failed("set eth0 up"))?;
+        berth_net::add_address(&task, eth0, network.address, network.prefix_len).map_err(
+            failed(&format!("add {}/{}", network.address, network.prefix_len)),
+        )?;
+        berth_net::add_default_route(&task, eth0, network.gateway)
+            .map_err(failed(&format!("route through {}", network.gateway)))?;
+        Ok(())
+    }
+
+    /// Deletes the task's veth pair now, rather than whenever the kernel gets round to
+    /// tearing the namespace down: once the task is reported stopped, its interface is gone.
+    pub fn unwire(&self) {
+        if let Ok(task) = Netlink::open()
+            && let Ok(eth0) = berth_net::link_index(&task, "eth0")
+            && let Err(error) = berth_net::delete_link(&task, eth0)
+        {
+            tracing::warn!(%error, "cannot delete the task's veth");
+        }
+    }
 }
 
 /// Sets the sandbox's hostname (again, for a supervisor that made its sandbox before it knew
@@ -28,6 +97,8 @@ pub fn set_hostname(hostname: &str) -> Result<(), ShimError> {
 /// thread is started: namespaces are per thread, and other threads would stay behind.
 pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
     use nix::sched::{CloneFlags, unshare};
+    let host = Netlink::open()
+        .map_err(|e| ShimError::Sandbox(format!("open rtnetlink in the host: {e}")))?;
     unshare(
         CloneFlags::CLONE_NEWNET
             | CloneFlags::CLONE_NEWUTS
@@ -48,5 +119,6 @@ pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
         uts: format!("/proc/{pid}/ns/uts").into(),
         ipc: format!("/proc/{pid}/ns/ipc").into(),
         net: format!("/proc/{pid}/ns/net").into(),
+        host,
     })
 }

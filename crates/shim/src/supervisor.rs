@@ -162,6 +162,7 @@ fn supervise(
         events,
         kill_at: vec![None; plan_len],
     };
+    supervisor.wire_network();
     supervisor.mount_root_filesystems();
     loop {
         supervisor.step();
@@ -308,6 +309,25 @@ impl Supervisor {
             Event::Deleted => {}
             Event::Stop => self.begin_stop("UserInitiated", "Task stopped by user".into()),
             Event::Connected(stream) => self.connect(stream),
+        }
+    }
+
+    /// Gives the sandbox its network interface, if the task has one; failing that, the task
+    /// fails to start.
+    fn wire_network(&mut self) {
+        let Some(network) = &self.plan.network else {
+            return;
+        };
+        if let Err(error) = self.sandbox.wire(network) {
+            let reason = format!(
+                "ResourceInitializationError: cannot set up the task's network interface: {}",
+                error_chain(&error)
+            );
+            for state in &mut self.state.containers {
+                state.status = ContainerStatus::Stopped;
+                state.reason = Some(reason.clone());
+            }
+            self.begin_stop("TaskFailedToStart", reason);
         }
     }
 
@@ -474,6 +494,9 @@ impl Supervisor {
             {
                 tracing::warn!(%error, container = %container.name, "cannot unmount a root filesystem");
             }
+        }
+        if self.plan.network.is_some() {
+            self.sandbox.unwire();
         }
         self.state.phase = Phase::Stopped;
         self.publish();

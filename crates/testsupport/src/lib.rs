@@ -24,6 +24,51 @@ pub struct Berth {
     data_dir: tempfile::TempDir,
     child: Option<Child>,
     endpoint: String,
+    network: NetworkSlot,
+}
+
+/// A VPC block and bridge of this test's own, so that berth servers of tests running at once
+/// never hand out the same address on the same bridge: slot N is `10.N.0.0/16` on bridge
+/// `berthtestN`, held by a lock on `/tmp/berth-test-net-N.lock` while the server lives (and
+/// released by the kernel if the test process dies).
+struct NetworkSlot {
+    number: u32,
+    _lock: std::fs::File,
+}
+
+impl NetworkSlot {
+    fn claim() -> Self {
+        for number in 1..=250 {
+            let Ok(file) = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(format!("/tmp/berth-test-net-{number}.lock"))
+            else {
+                continue;
+            };
+            if file.try_lock().is_ok() {
+                return Self {
+                    number,
+                    _lock: file,
+                };
+            }
+        }
+        panic!("no free test network slot in /tmp/berth-test-net-*.lock");
+    }
+
+    fn args(&self) -> [String; 4] {
+        [
+            "--vpc-cidr".into(),
+            format!("10.{}.0.0/16", self.number),
+            "--bridge".into(),
+            self.bridge(),
+        ]
+    }
+
+    fn bridge(&self) -> String {
+        format!("berthtest{}", self.number)
+    }
 }
 
 impl Berth {
@@ -41,9 +86,14 @@ impl Berth {
     /// Like `start`, with more `berth up` flags and environment variables.
     pub fn start_with_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let network = NetworkSlot::claim();
         let mut berth = Self {
             binary: PathBuf::from(binary),
-            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            extra_args: network
+                .args()
+                .into_iter()
+                .chain(args.iter().map(|a| a.to_string()))
+                .collect(),
             extra_env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -51,6 +101,7 @@ impl Berth {
             data_dir,
             child: None,
             endpoint: String::new(),
+            network,
         };
         berth.launch();
         berth
@@ -242,6 +293,10 @@ impl Drop for Berth {
     fn drop(&mut self) {
         self.kill9();
         reap_tasks(self.data_dir.path());
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.network.bridge()])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

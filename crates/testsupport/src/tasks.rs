@@ -189,6 +189,8 @@ pub fn assert_released(id: &str) {
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(id), "leaked mounts of {id}");
+    let veth = format!("/sys/class/net/bt{}", &id[..13.min(id.len())]);
+    assert!(!std::path::Path::new(&veth).exists(), "leaked veth {veth}");
 }
 
 /// The exit code of container `name` of `task`, if it has one.

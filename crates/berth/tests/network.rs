@@ -1,0 +1,110 @@
+//! awsvpc networking for real: every task gets its own address from its subnet on a veth
+//! into berth's bridge, reachable from the host at its containerPort, named by its private
+//! DNS name; addresses are never shared and are freed when tasks stop. Traffic goes only to
+//! addresses inside namespaces this test's berth made.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::Duration;
+
+use aws_sdk_ecs::types::Task;
+use berth_testsupport::tasks::{
+    TaskSetup, assert_released, register, run_many, task_id, wait_for_all,
+};
+
+/// An HTTP server on port 8080 answering with the task's hostname; it exits on SIGTERM.
+const SERVER: &str = "mkdir -p /www && hostname > /www/index.html && \
+    trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait";
+
+fn detail(task: &Task, name: &str) -> String {
+    let attachment = &task.attachments()[0];
+    attachment
+        .details()
+        .iter()
+        .find(|d| d.name() == Some(name))
+        .and_then(|d| d.value())
+        .unwrap_or_else(|| panic!("no {name} in {attachment:?}"))
+        .to_owned()
+}
+
+/// GET / from `address`:8080, retried while the server starts.
+fn get(address: Ipv4Addr) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = TcpStream::connect_timeout(&(address, 8080).into(), Duration::from_secs(2))
+            .and_then(|mut stream| {
+                stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+                stream.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                let mut text = String::new();
+                stream.read_to_string(&mut text)?;
+                Ok(text)
+            });
+        match answer {
+            Ok(text) if text.contains("200") => return text,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            other => panic!("no answer from {address}:8080: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_task_gets_its_own_address_reachable_from_the_host_and_freed_when_it_stops() {
+    let setup = TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await;
+    let ecs = setup.berth.ecs();
+    register(&ecs, "web", setup.shell("web", SERVER).build()).await;
+    let arns = run_many(&ecs, "web", 3, None).await;
+    let tasks = wait_for_all(&ecs, &arns, "RUNNING", Duration::from_secs(60)).await;
+
+    let mut addresses = Vec::new();
+    for task in &tasks {
+        let attachment = &task.attachments()[0];
+        assert_eq!(attachment.r#type(), Some("ElasticNetworkInterface"));
+        assert_eq!(attachment.status(), Some("ATTACHED"));
+        assert_eq!(detail(task, "subnetId"), "subnet-12345678");
+        assert!(detail(task, "networkInterfaceId").starts_with("eni-"));
+        let address: Ipv4Addr = detail(task, "privateIPv4Address").parse().unwrap();
+        // This test's VPC block (the test harness gives each berth its own).
+        assert_eq!(address.octets()[0], 10, "{address}");
+        let [a, b, c, d] = address.octets();
+        assert_eq!(
+            detail(task, "macAddress"),
+            format!("0a:58:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+        );
+        let dns_name = detail(task, "privateDnsName");
+        assert_eq!(dns_name, format!("ip-{a}-{b}-{c}-{d}.ec2.internal"));
+        let interface = &task.containers()[0].network_interfaces()[0];
+        assert_eq!(interface.attachment_id(), attachment.id());
+        assert_eq!(
+            interface.private_ipv4_address(),
+            Some(address.to_string().as_str())
+        );
+        assert_eq!(task.connectivity().map(|c| c.as_str()), Some("CONNECTED"));
+        assert!(task.connectivity_at().is_some());
+        // The host reaches the task at its address; the task knows itself by its DNS name.
+        let answer = get(address);
+        assert!(answer.ends_with(&format!("{dns_name}\n")), "{answer}");
+        addresses.push(address);
+    }
+    let mut distinct = addresses.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{addresses:?}");
+
+    for arn in &arns {
+        ecs.stop_task().task(arn).send().await.unwrap();
+    }
+    let stopped = wait_for_all(&ecs, &arns, "STOPPED", Duration::from_secs(30)).await;
+    for task in &stopped {
+        assert_eq!(task.attachments()[0].status(), Some("DELETED"));
+        assert_released(task_id(task.task_arn().unwrap()));
+    }
+    // Freed: the next task gets the lowest address again.
+    let again = run_many(&ecs, "web", 1, None).await;
+    let task = &wait_for_all(&ecs, &again, "RUNNING", Duration::from_secs(60)).await[0];
+    let lowest = distinct[0];
+    assert_eq!(detail(task, "privateIPv4Address"), lowest.to_string());
+    ecs.stop_task().task(&again[0]).send().await.unwrap();
+    wait_for_all(&ecs, &again, "STOPPED", Duration::from_secs(30)).await;
+}

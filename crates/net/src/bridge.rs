@@ -1,0 +1,37 @@
+//! The node's bridge: made on first use, up, holding each subnet's gateway address — so the
+//! host reaches every task address through it (an operator network) and tasks route through it.
+
+use std::net::Ipv4Addr;
+
+use crate::address::add_address;
+use crate::link::{self, LinkChange};
+use crate::netlink::Netlink;
+
+const EEXIST: i32 = 17;
+
+/// Makes sure bridge `name` exists, is up and holds `gateway/prefix_len`.
+pub fn ensure_gateway(name: &str, gateway: Ipv4Addr, prefix_len: u8) -> std::io::Result<()> {
+    let netlink = Netlink::open()?;
+    let index = match link::index(&netlink, name) {
+        Ok(index) => index,
+        Err(_) => {
+            match link::create_bridge(&netlink, name) {
+                Err(e) if e.raw_os_error() != Some(EEXIST) => return Err(e),
+                _ => {}
+            }
+            link::index(&netlink, name)?
+        }
+    };
+    link::change(
+        &netlink,
+        index,
+        LinkChange {
+            up: true,
+            ..LinkChange::default()
+        },
+    )?;
+    match add_address(&netlink, index, gateway, prefix_len) {
+        Err(e) if e.raw_os_error() != Some(EEXIST) => Err(e),
+        _ => Ok(()),
+    }
+}
