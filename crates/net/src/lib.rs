@@ -2,6 +2,7 @@
 //! requests and reads answers; `link.rs` makes bridges and veth pairs and sets links up, into
 //! a bridge or to a MAC address; `address.rs` adds addresses and the default route;
 //! `bridge.rs` keeps the node's bridge with each subnet's gateway address;
+//! `task_interface.rs` wires a task's veth, address and route in one go;
 //! `loopback.rs` brings `lo` up. Each task's network namespace is its supervisor's own (an
 //! `unshare`, so it lives exactly as long as the task and its veth goes with it).
 
@@ -10,6 +11,7 @@ mod bridge;
 mod link;
 mod loopback;
 mod netlink;
+mod task_interface;
 
 pub use address::{add_address, add_default_route};
 pub use bridge::ensure_gateway;
@@ -19,3 +21,4 @@ pub use link::{
 };
 pub use loopback::{loopback_up, loopback_up_with};
 pub use netlink::Netlink;
+pub use task_interface::{TaskInterface, wire as wire_task_interface};

@@ -7,7 +7,7 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use berth_net::{LinkChange, Netlink};
+use berth_net::{Netlink, TaskInterface};
 
 use crate::ShimError;
 use crate::plan::PlannedNetwork;
@@ -30,48 +30,28 @@ impl Sandbox {
     /// host end into the bridge, `eth0` here with its MAC, address and default route. Call it
     /// on the thread that entered the sandbox.
     pub fn wire(&self, network: &PlannedNetwork) -> Result<(), ShimError> {
-        let failed = |what: &str| {
-            let what = what.to_owned();
-            move |e: std::io::Error| ShimError::Sandbox(format!("{what}: {e}"))
-        };
-        let here = std::fs::File::open("/proc/thread-self/ns/net")
-            .map_err(failed("open the sandbox's network namespace"))?;
-        berth_net::create_veth(&self.host, &network.host_interface, "eth0", here.as_fd()).map_err(
-            failed(&format!("create the veth {}", network.host_interface)),
-        )?;
-        let host_end = berth_net::link_index(&self.host, &network.host_interface)
-            .map_err(failed("find the veth's host end"))?;
-        let bridge = berth_net::link_index(&self.host, &network.bridge)
-            .map_err(failed(&format!("find the bridge {}", network.bridge)))?;
-        let up = LinkChange {
-            up: true,
-            ..LinkChange::default()
-        };
-        berth_net::change_link(
+        let started = std::time::Instant::now();
+        let failed = |e: std::io::Error| ShimError::Sandbox(e.to_string());
+        let here = std::fs::File::open("/proc/thread-self/ns/net").map_err(failed)?;
+        let task = Netlink::open().map_err(failed)?;
+        berth_net::wire_task_interface(
             &self.host,
-            host_end,
-            LinkChange {
-                master: Some(bridge),
-                ..up
-            },
-        )
-        .map_err(failed("attach the veth to the bridge"))?;
-        let task = Netlink::open().map_err(failed("open rtnetlink in the sandbox"))?;
-        let eth0 = berth_net::link_index(&task, "eth0").map_err(failed("find eth0"))?;
-        berth_net::change_link(
             &task,
-            eth0,
-            LinkChange {
-                mac: Some(network.mac),
-                ..up
+            here.as_fd(),
+            &TaskInterface {
+                bridge: &network.bridge,
+                host_interface: &network.host_interface,
+                address: network.address,
+                prefix_len: network.prefix_len,
+                gateway: network.gateway,
+                mac: network.mac,
             },
         )
-        .map_err(failed("set eth0 up"))?;
-        berth_net::add_address(&task, eth0, network.address, network.prefix_len).map_err(
-            failed(&format!("add {}/{}", network.address, network.prefix_len)),
-        )?;
-        berth_net::add_default_route(&task, eth0, network.gateway)
-            .map_err(failed(&format!("route through {}", network.gateway)))?;
+        .map_err(failed)?;
+        tracing::debug!(
+            micros = started.elapsed().as_micros(),
+            "network interface wired"
+        );
         Ok(())
     }
 
