@@ -54,17 +54,6 @@ impl Sandbox {
         );
         Ok(())
     }
-
-    /// Deletes the task's veth pair now, rather than whenever the kernel gets round to
-    /// tearing the namespace down: once the task is reported stopped, its interface is gone.
-    pub fn unwire(&self) {
-        if let Ok(task) = Netlink::open()
-            && let Ok(eth0) = berth_net::link_index(&task, "eth0")
-            && let Err(error) = berth_net::delete_link(&task, eth0)
-        {
-            tracing::warn!(%error, "cannot delete the task's veth");
-        }
-    }
 }
 
 /// Sets the sandbox's hostname (again, for a supervisor that made its sandbox before it knew

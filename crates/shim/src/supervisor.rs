@@ -495,9 +495,6 @@ impl Supervisor {
                 tracing::warn!(%error, container = %container.name, "cannot unmount a root filesystem");
             }
         }
-        if self.plan.network.is_some() {
-            self.sandbox.unwire();
-        }
         self.state.phase = Phase::Stopped;
         self.publish();
     }

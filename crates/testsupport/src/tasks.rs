@@ -189,8 +189,14 @@ pub fn assert_released(id: &str) {
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(id), "leaked mounts of {id}");
+    // The veth goes with the supervisor's network namespace, which the kernel tears down
+    // shortly after the supervisor exits.
     let veth = format!("/sys/class/net/bt{}", &id[..13.min(id.len())]);
-    assert!(!std::path::Path::new(&veth).exists(), "leaked veth {veth}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::path::Path::new(&veth).exists() {
+        assert!(std::time::Instant::now() < deadline, "leaked veth {veth}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The exit code of container `name` of `task`, if it has one.
