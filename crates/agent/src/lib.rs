@@ -165,11 +165,18 @@ impl Agent {
         images: Arc<ImageStore>,
         config: AgentConfig,
     ) -> Self {
-        let pool = Arc::new(pool::SupervisorPool::new(
+        let mut pool = pool::SupervisorPool::new(
             &config.shim_binary,
             &config.tasks_dir,
             config.warm_supervisors,
-        ));
+        );
+        match berth_net::ensure_bridge(&config.bridge) {
+            Ok(_) => pool.prewire_into(&config.bridge),
+            Err(error) => {
+                tracing::warn!(%error, bridge = %config.bridge, "cannot make the bridge; tasks' veths are made as they start")
+            }
+        }
+        let pool = Arc::new(pool);
         Self {
             control,
             images,

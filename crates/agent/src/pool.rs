@@ -11,6 +11,8 @@ use std::sync::Mutex;
 /// Idle supervisors.
 pub struct SupervisorPool {
     binary: PathBuf,
+    /// The bridge idle supervisors wire their veth into ahead of a task, if any.
+    bridge: Option<String>,
     /// Where idle supervisors' diagnostics go until they have a task.
     log: PathBuf,
     size: usize,
@@ -28,10 +30,17 @@ impl SupervisorPool {
     pub fn new(binary: &Path, tasks_dir: &Path, size: usize) -> Self {
         Self {
             binary: binary.to_path_buf(),
+            bridge: None,
             log: tasks_dir.join("pool.log"),
             size,
             idle: Mutex::new(Vec::new()),
         }
+    }
+
+    /// From now on, idle supervisors make their veth into `bridge` (which exists) before
+    /// they get a task, so that a task's start only addresses it.
+    pub fn prewire_into(&mut self, bridge: &str) {
+        self.bridge = Some(bridge.to_owned());
     }
 
     /// Starts idle supervisors until there are as many as the pool holds. Call it within the
@@ -63,8 +72,12 @@ impl SupervisorPool {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = tokio::process::Command::new(&self.binary)
-            .args(["shim", "--pooled"])
+        let mut command = tokio::process::Command::new(&self.binary);
+        command.args(["shim", "--pooled"]);
+        if let Some(bridge) = &self.bridge {
+            command.args(["--bridge", bridge]);
+        }
+        let child = command
             .stdin(std::process::Stdio::from(OwnedFd::from(theirs)))
             .stdout(log.try_clone()?)
             .stderr(log)

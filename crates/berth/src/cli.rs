@@ -82,6 +82,9 @@ pub enum Command {
         /// Make the sandbox now and wait on standard input for a task.
         #[arg(long, conflicts_with = "task_dir")]
         pooled: bool,
+        /// With --pooled: make the sandbox's veth into this bridge ahead of the task too.
+        #[arg(long, requires = "pooled")]
+        bridge: Option<String>,
     },
 }
 

@@ -61,10 +61,14 @@ fn main() -> ExitCode {
             },
             cluster,
         )),
-        cli::Command::Shim { task_dir, pooled } => done(
+        cli::Command::Shim {
+            task_dir,
+            pooled,
+            bridge,
+        } => done(
             match task_dir {
                 Some(task_dir) if !pooled => berth_shim::run(&task_dir),
-                _ => berth_shim::run_pooled(),
+                _ => berth_shim::run_pooled(bridge.as_deref()),
             }
             .map_err(anyhow::Error::from),
         ),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::Task;
 use berth_testsupport::tasks::{
-    TaskSetup, assert_released, register, run_many, task_id, wait_for_all,
+    TaskSetup, assert_released, interface_of, register, run_many, task_id, wait_for_all,
 };
 
 /// An HTTP server on port 8080 answering with the task's hostname; it exits on SIGTERM.
@@ -81,6 +81,8 @@ async fn each_task_gets_its_own_address_reachable_from_the_host_and_freed_when_i
             Some(address.to_string().as_str())
         );
         assert_eq!(task.connectivity().map(|c| c.as_str()), Some("CONNECTED"));
+        // Its veth's host end is on the host, named after the task (its alias).
+        assert!(interface_of(task_id(task.task_arn().unwrap())).is_some());
         assert!(task.connectivity_at().is_some());
         // The host reaches the task at its address; the task knows itself by its DNS name.
         let answer = get(address);

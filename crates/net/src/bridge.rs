@@ -9,27 +9,37 @@ use crate::netlink::Netlink;
 
 const EEXIST: i32 = 17;
 
-/// Makes sure bridge `name` exists, is up and holds `gateway/prefix_len`.
-pub fn ensure_gateway(name: &str, gateway: Ipv4Addr, prefix_len: u8) -> std::io::Result<()> {
-    let netlink = Netlink::open()?;
-    let index = match link::index(&netlink, name) {
+/// Makes sure bridge `name` exists and is up; returns its index.
+pub fn ensure_bridge(name: &str) -> std::io::Result<u32> {
+    ensure_bridge_with(&Netlink::open()?, name)
+}
+
+fn ensure_bridge_with(netlink: &Netlink, name: &str) -> std::io::Result<u32> {
+    let index = match link::index(netlink, name) {
         Ok(index) => index,
         Err(_) => {
-            match link::create_bridge(&netlink, name) {
+            match link::create_bridge(netlink, name) {
                 Err(e) if e.raw_os_error() != Some(EEXIST) => return Err(e),
                 _ => {}
             }
-            link::index(&netlink, name)?
+            link::index(netlink, name)?
         }
     };
     link::change(
-        &netlink,
+        netlink,
         index,
         LinkChange {
             up: true,
             ..LinkChange::default()
         },
     )?;
+    Ok(index)
+}
+
+/// Makes sure bridge `name` exists, is up and holds `gateway/prefix_len`.
+pub fn ensure_gateway(name: &str, gateway: Ipv4Addr, prefix_len: u8) -> std::io::Result<()> {
+    let netlink = Netlink::open()?;
+    let index = ensure_bridge_with(&netlink, name)?;
     match add_address(&netlink, index, gateway, prefix_len) {
         Err(e) if e.raw_os_error() != Some(EEXIST) => Err(e),
         _ => Ok(()),

@@ -10,6 +10,7 @@ use crate::netlink::{
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
+const IFLA_IFALIAS: u16 = 20;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
@@ -110,6 +111,16 @@ pub fn change(netlink: &Netlink, index: u32, change: LinkChange) -> std::io::Res
         message = message.attr(IFLA_ADDRESS, &mac);
     }
     netlink.request(message)
+}
+
+/// Sets interface `index`'s alias (`ip link set ... alias`): a note for people, such as
+/// which task a veth belongs to.
+pub fn set_alias(netlink: &Netlink, index: u32, alias: &str) -> std::io::Result<()> {
+    netlink.request(
+        Message::new(RTM_NEWLINK, 0)
+            .header(&ifinfomsg(index, 0, 0))
+            .attr(IFLA_IFALIAS, alias.as_bytes()),
+    )
 }
 
 /// Deletes interface `index` (a veth takes its peer with it).

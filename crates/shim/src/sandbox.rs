@@ -23,37 +23,66 @@ pub struct Sandbox {
     /// rtnetlink in the host's network namespace, opened before leaving it: for the host end
     /// of the task's veth.
     host: Netlink,
+    /// The veth made ahead of a task (by a warm supervisor): its bridge and host end.
+    prewired: Option<(String, u32)>,
 }
 
 impl Sandbox {
-    /// Gives the sandbox its network interface: a veth pair made from the host's side, its
-    /// host end into the bridge, `eth0` here with its MAC, address and default route. Call it
-    /// on the thread that entered the sandbox.
-    pub fn wire(&self, network: &PlannedNetwork) -> Result<(), ShimError> {
+    /// Makes the sandbox's veth into `bridge` before there is a task: only its address is
+    /// left for the task's start. Call it on the thread that entered the sandbox.
+    pub fn prewire(&mut self, bridge: &str) -> Result<(), ShimError> {
+        let here = namespace()?;
+        let host_end = berth_net::make_veth(
+            &self.host,
+            here.as_fd(),
+            &format!("bp{}", std::process::id()),
+            bridge,
+        )
+        .map_err(|e| ShimError::Sandbox(e.to_string()))?;
+        self.prewired = Some((bridge.to_owned(), host_end));
+        Ok(())
+    }
+
+    /// Gives the sandbox its network interface — the veth (unless made ahead), `eth0`'s MAC,
+    /// address and default route — and names the host end after `task_id` (its alias). Call
+    /// it on the thread that entered the sandbox.
+    pub fn wire(&self, network: &PlannedNetwork, task_id: &str) -> Result<(), ShimError> {
         let started = std::time::Instant::now();
         let failed = |e: std::io::Error| ShimError::Sandbox(e.to_string());
-        let here = std::fs::File::open("/proc/thread-self/ns/net").map_err(failed)?;
         let task = Netlink::open().map_err(failed)?;
-        berth_net::wire_task_interface(
-            &self.host,
-            &task,
-            here.as_fd(),
-            &TaskInterface {
-                bridge: &network.bridge,
-                host_interface: &network.host_interface,
-                address: network.address,
-                prefix_len: network.prefix_len,
-                gateway: network.gateway,
-                mac: network.mac,
-            },
-        )
-        .map_err(failed)?;
+        let interface = TaskInterface {
+            bridge: &network.bridge,
+            host_interface: &network.host_interface,
+            address: network.address,
+            prefix_len: network.prefix_len,
+            gateway: network.gateway,
+            mac: network.mac,
+        };
+        let host_end = match &self.prewired {
+            Some((bridge, host_end)) if *bridge == network.bridge => {
+                berth_net::address_task_interface(&task, &interface).map_err(failed)?;
+                *host_end
+            }
+            _ => {
+                berth_net::wire_task_interface(&self.host, &task, namespace()?.as_fd(), &interface)
+                    .map_err(failed)?
+            }
+        };
+        // Which task a veth on the host belongs to, for people and leak checks.
+        let _ = berth_net::set_alias(&self.host, host_end, task_id);
         tracing::debug!(
             micros = started.elapsed().as_micros(),
+            prewired = self.prewired.is_some(),
             "network interface wired"
         );
         Ok(())
     }
+}
+
+/// The calling thread's network namespace.
+fn namespace() -> Result<std::fs::File, ShimError> {
+    std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| ShimError::Sandbox(format!("open the sandbox's network namespace: {e}")))
 }
 
 /// Sets the sandbox's hostname (again, for a supervisor that made its sandbox before it knew
@@ -89,5 +118,6 @@ pub fn enter(hostname: &str) -> Result<Sandbox, ShimError> {
         ipc: format!("/proc/{pid}/ns/ipc").into(),
         net: format!("/proc/{pid}/ns/net").into(),
         host,
+        prewired: None,
     })
 }

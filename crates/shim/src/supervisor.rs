@@ -57,12 +57,19 @@ pub fn run(task_dir: &Path) -> Result<(), ShimError> {
     result
 }
 
-/// A supervisor started ahead of need: it makes its sandbox at once, then waits on standard
-/// input (a socket pair with the agent) for a task, which it runs as [`run`] does. It ends
-/// without a task when the agent closes the pair (berth went away).
-pub fn run_pooled() -> Result<(), ShimError> {
+/// A supervisor started ahead of need: it makes its sandbox at once (with its veth into
+/// `bridge`, if given), then waits on standard input (a socket pair with the agent) for a
+/// task, which it runs as [`run`] does. It ends without a task when the agent closes the pair
+/// (berth went away).
+pub fn run_pooled(bridge: Option<&str>) -> Result<(), ShimError> {
     let handoffs = UnixStream::from(take_stdin()?);
-    let sandbox = sandbox::enter("berth")?;
+    let mut sandbox = sandbox::enter("berth")?;
+    if let Some(bridge) = bridge
+        && let Err(error) = sandbox.prewire(bridge)
+    {
+        // The task's start makes it then.
+        tracing::warn!(%error, "cannot make the veth ahead of a task");
+    }
     restore_default_sigpipe()?;
     let Some(handoff) = handoff::receive(&handoffs).map_err(io_error("cannot receive a task"))?
     else {
@@ -318,7 +325,7 @@ impl Supervisor {
         let Some(network) = &self.plan.network else {
             return;
         };
-        if let Err(error) = self.sandbox.wire(network) {
+        if let Err(error) = self.sandbox.wire(network, &self.plan.task_id) {
             let reason = format!(
                 "ResourceInitializationError: cannot set up the task's network interface: {}",
                 error_chain(&error)

@@ -189,14 +189,24 @@ pub fn assert_released(id: &str) {
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(id), "leaked mounts of {id}");
-    // The veth goes with the supervisor's network namespace, which the kernel tears down
-    // shortly after the supervisor exits.
-    let veth = format!("/sys/class/net/bt{}", &id[..13.min(id.len())]);
+    // The veth (its host end's alias is the task id) goes with the supervisor's network
+    // namespace, which the kernel tears down shortly after the supervisor exits.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::path::Path::new(&veth).exists() {
+    while let Some(veth) = interface_of(id) {
         assert!(std::time::Instant::now() < deadline, "leaked veth {veth}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The host interface whose alias is `alias` (berth names a task's veth so), if any.
+pub fn interface_of(alias: &str) -> Option<String> {
+    std::fs::read_dir("/sys/class/net")
+        .ok()?
+        .flatten()
+        .find(|link| {
+            std::fs::read_to_string(link.path().join("ifalias")).is_ok_and(|a| a.trim() == alias)
+        })
+        .map(|link| link.file_name().to_string_lossy().into_owned())
 }
 
 /// The exit code of container `name` of `task`, if it has one.
