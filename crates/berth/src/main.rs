@@ -19,15 +19,20 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        // libcontainer logs from inside a container's init process, whose stderr is already
-        // the container's log: keep its warnings (no seccomp profile is set) out of users' logs.
+        // libcontainer warns that no seccomp profile is set, for every container: noise.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("info,libcontainer=error,libcgroups=error")
         });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
+    if matches!(cli.command, cli::Command::Shim { .. }) && berth_shim::log::open().is_ok() {
+        // Not standard error: see berth_shim::log.
+        subscriber
+            .with_ansi(false)
+            .with_writer(berth_shim::log::writer)
+            .init();
+    } else {
+        subscriber.with_writer(std::io::stderr).init();
+    }
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         cli::Command::Up(flags) => done(flags.validate().and_then(up::run)),

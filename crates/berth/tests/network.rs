@@ -110,3 +110,27 @@ async fn each_task_gets_its_own_address_reachable_from_the_host_and_freed_when_i
     ecs.stop_task().task(&again[0]).send().await.unwrap();
     wait_for_all(&ecs, &again, "STOPPED", Duration::from_secs(30)).await;
 }
+
+#[tokio::test]
+async fn a_strict_network_refuses_subnets_it_has_not_seen() {
+    let setup = TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &["--strict-network"]).await;
+    let ecs = setup.berth.ecs();
+    register(&ecs, "web", setup.shell("web", "true").build()).await;
+    let error = ecs
+        .run_task()
+        .task_definition("web")
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(berth_testsupport::tasks::network())
+        .send()
+        .await
+        .unwrap_err();
+    let service = error.into_service_error();
+    assert!(service.is_invalid_parameter_exception(), "{service:?}");
+    assert_eq!(
+        service.meta().message(),
+        Some("The subnet ID 'subnet-12345678' does not exist")
+    );
+    // Nothing was placed.
+    let listed = ecs.list_tasks().send().await.unwrap();
+    assert!(listed.task_arns().is_empty());
+}

@@ -1,6 +1,7 @@
 //! What a task definition asks of its containers, checked inside real containers: dependsOn
 //! ordering and failure, an init process, a read-only root filesystem, ulimits and the
-//! task's hostname, timestamped logs, and the task's CPU quota measured from its cgroup.
+//! task's hostname, timestamped logs, the task's CPU quota measured from its cgroup, and
+//! runtime diagnostics kept out of containers' output.
 
 use std::time::{Duration, Instant};
 
@@ -359,4 +360,38 @@ async fn a_stop_sends_the_images_stop_signal() {
     assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
     let logs = setup.berth.cli(&["logs", task_id(&arn)]);
     assert_eq!(String::from_utf8_lossy(&logs.stdout), "got-usr1\n");
+}
+
+#[tokio::test]
+async fn runtime_diagnostics_stay_out_of_container_output_even_at_debug_level() {
+    // libcontainer logs from the container's init process; at debug level it says a lot.
+    let setup =
+        TaskSetup::start_with_env(env!("CARGO_BIN_EXE_berth"), &[], &[("BERTH_LOG", "debug")])
+            .await;
+    let ecs = setup.berth.ecs();
+    register(
+        &ecs,
+        "quiet",
+        setup.shell("app", "echo hi; echo oops >&2").build(),
+    )
+    .await;
+    let arn = run(&ecs, "quiet", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
+    let logs = setup.berth.cli(&["logs", task_id(&arn)]);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&logs.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["hi", "oops"]);
+    // They are in the supervisor's own log instead.
+    let shim_log = setup
+        .berth
+        .data_dir()
+        .join("tasks")
+        .join(task_id(&arn))
+        .join("shim.log");
+    let diagnostics = std::fs::read_to_string(shim_log).unwrap();
+    assert!(diagnostics.contains("libcontainer"), "{diagnostics}");
 }

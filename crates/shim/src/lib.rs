@@ -20,6 +20,7 @@
 
 mod deps;
 pub mod handoff;
+pub mod log;
 mod plan;
 mod sandbox;
 mod state;

@@ -78,6 +78,7 @@ pub fn run_pooled(bridge: Option<&str>) -> Result<(), ShimError> {
     // From now on this task's supervisor log is ours.
     let _ = rustix::stdio::dup2_stdout(&handoff.log);
     let _ = rustix::stdio::dup2_stderr(&handoff.log);
+    let _ = crate::log::redirect(&handoff.log);
     let task_dir = handoff.task_dir;
     let result = (|| {
         let plan = read_plan(&task_dir)?;

@@ -25,13 +25,18 @@ pub struct TaskSetup {
 impl TaskSetup {
     /// Starts the registry and `berth up` (the binary at `binary`) with extra `args`.
     pub async fn start(binary: &str, args: &[&str]) -> Self {
+        Self::start_with_env(binary, args, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with environment variables for `berth up`.
+    pub async fn start_with_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let registry = TestRegistry::start();
         let dir = tempfile::tempdir().unwrap();
         let mut layout = Layout::new(dir.path());
         layout.tag_image("v1", &busybox_image());
         registry.push(layout.dir(), "v1", "busybox");
         let image = format!("{}/busybox:v1", registry.address());
-        let berth = Berth::start_with(binary, args);
+        let berth = Berth::start_with_env(binary, args, env);
         berth.ecs().create_cluster().send().await.unwrap();
         Self {
             registry: Some(registry),
