@@ -11,7 +11,8 @@ use berth_model::network::{self, TaskNetwork};
 use berth_model::shapes::{
     AssignPublicIp, Attachment, CapacityProviderStrategyItem, Compatibility, Container,
     EphemeralStorage, Failure, KeyValuePair, LaunchType, NetworkConfiguration, NetworkInterface,
-    NetworkMode, PropagateTags, Tag, Task, TaskDefinitionStatus, TaskOverride, TaskStopCode,
+    NetworkMode, PropagateTags, Tag, Task, TaskDefinition, TaskDefinitionStatus, TaskOverride,
+    TaskStopCode,
 };
 use berth_model::tags::{self, TagError};
 use berth_model::{AccountRegion, ResourceArn, Timestamp, fargate};
@@ -213,6 +214,29 @@ impl Ecs {
             }),
             None => None,
         };
+        let new_tasks = NewTasks {
+            scope,
+            cluster_name: &cluster_name,
+            cluster_arn: cluster.cluster_arn.clone(),
+            definition: &definition,
+            cpu,
+            memory,
+            capacity_provider,
+            group: input
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{family}")),
+            started_by: input.started_by.clone(),
+            tags: task_tags,
+            overrides: TaskOverride {
+                container_overrides: Some(
+                    overrides.container_overrides.clone().unwrap_or_default(),
+                ),
+                inference_accelerator_overrides: Some(vec![]),
+                ..overrides.clone()
+            },
+            enable_execute_command: input.enable_execute_command.unwrap_or(false),
+        };
         for _ in 0..CAS_ATTEMPTS {
             let addresses = match &network {
                 Some(request) => {
@@ -229,89 +253,7 @@ impl Ecs {
                     (Some(request), Some(address)) => Some(request.interface(scope, *address)?),
                     _ => None,
                 };
-                let task_arn = scope.task_arn(&cluster_name, &id);
-                let containers = definition
-                    .container_definitions
-                    .as_deref()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|c| -> Result<Container, TaskError> {
-                        Ok(Container {
-                            container_arn: Some(scope.container_arn(
-                                &cluster_name,
-                                &id,
-                                &random_hex(16)?,
-                            )),
-                            task_arn: Some(task_arn.clone()),
-                            name: c.name.clone(),
-                            image: c.image.clone(),
-                            last_status: Some("PENDING".into()),
-                            network_interfaces: Some(
-                                interface
-                                    .iter()
-                                    .map(|i| NetworkInterface {
-                                        attachment_id: Some(i.attachment_id.clone()),
-                                        private_ipv4_address: Some(i.address.to_string()),
-                                        ipv6_address: None,
-                                    })
-                                    .collect(),
-                            ),
-                            cpu: Some(c.cpu.unwrap_or(0).to_string()),
-                            memory: c.memory.map(|m| m.to_string()),
-                            memory_reservation: c.memory_reservation.map(|m| m.to_string()),
-                            ..Container::default()
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let task = Task {
-                    task_arn: Some(task_arn),
-                    cluster_arn: cluster.cluster_arn.clone(),
-                    task_definition_arn: definition.task_definition_arn.clone(),
-                    last_status: Some(TaskStatus::Provisioning.as_str().into()),
-                    desired_status: Some(DesiredStatus::Running.as_str().into()),
-                    created_at: Some(now),
-                    cpu: Some(cpu.clone()),
-                    memory: Some(memory.clone()),
-                    containers: Some(containers),
-                    launch_type: Some(LaunchType::Fargate),
-                    capacity_provider_name: Some(capacity_provider.clone()),
-                    platform_version: Some(PLATFORM_VERSION.into()),
-                    platform_family: Some("Linux".into()),
-                    availability_zone: Some(format!("{}a", scope.region)),
-                    group: Some(
-                        input
-                            .group
-                            .clone()
-                            .unwrap_or_else(|| format!("family:{family}")),
-                    ),
-                    started_by: input.started_by.clone(),
-                    tags: Some(task_tags.clone()),
-                    overrides: Some(TaskOverride {
-                        container_overrides: Some(
-                            overrides.container_overrides.clone().unwrap_or_default(),
-                        ),
-                        inference_accelerator_overrides: Some(vec![]),
-                        ..overrides.clone()
-                    }),
-                    version: Some(1),
-                    enable_execute_command: Some(input.enable_execute_command.unwrap_or(false)),
-                    ephemeral_storage: Some(definition.ephemeral_storage.clone().unwrap_or(
-                        EphemeralStorage {
-                            size_in_gi_b: DEFAULT_EPHEMERAL_GIB,
-                        },
-                    )),
-                    attachments: Some(interface.iter().map(attachment).collect()),
-                    ..Task::default()
-                };
-                records.push((
-                    id,
-                    TaskRecord {
-                        task,
-                        definition: definition.clone(),
-                        node: LOCAL_NODE.to_owned(),
-                        network: interface,
-                    },
-                ));
+                records.push((id.clone(), new_tasks.record(&id, now, interface)?));
             }
 
             let mut txn = Txn::default();
@@ -633,6 +575,103 @@ fn task_size(
     let size = fargate::parse_fargate_size(&cpu, &memory)
         .map_err(|e| TaskError::Invalid(e.to_string()))?;
     Ok((size.cpu.0.to_string(), size.memory.0.to_string()))
+}
+
+/// What the tasks of one RunTask share; [`NewTasks::record`] makes each one's record.
+struct NewTasks<'a> {
+    scope: &'a AccountRegion,
+    cluster_name: &'a str,
+    cluster_arn: Option<String>,
+    definition: &'a TaskDefinition,
+    cpu: String,
+    memory: String,
+    capacity_provider: String,
+    group: String,
+    started_by: Option<String>,
+    tags: Vec<Tag>,
+    overrides: TaskOverride,
+    enable_execute_command: bool,
+}
+
+impl NewTasks<'_> {
+    /// Task `id`, PROVISIONING, created at `now`, with its network `interface`.
+    fn record(
+        &self,
+        id: &str,
+        now: Timestamp,
+        interface: Option<TaskNetwork>,
+    ) -> Result<TaskRecord, TaskError> {
+        let task_arn = self.scope.task_arn(self.cluster_name, id);
+        let containers = self
+            .definition
+            .container_definitions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| -> Result<Container, TaskError> {
+                Ok(Container {
+                    container_arn: Some(self.scope.container_arn(
+                        self.cluster_name,
+                        id,
+                        &random_hex(16)?,
+                    )),
+                    task_arn: Some(task_arn.clone()),
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    last_status: Some("PENDING".into()),
+                    network_interfaces: Some(
+                        interface
+                            .iter()
+                            .map(|i| NetworkInterface {
+                                attachment_id: Some(i.attachment_id.clone()),
+                                private_ipv4_address: Some(i.address.to_string()),
+                                ipv6_address: None,
+                            })
+                            .collect(),
+                    ),
+                    cpu: Some(c.cpu.unwrap_or(0).to_string()),
+                    memory: c.memory.map(|m| m.to_string()),
+                    memory_reservation: c.memory_reservation.map(|m| m.to_string()),
+                    ..Container::default()
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let task = Task {
+            task_arn: Some(task_arn),
+            cluster_arn: self.cluster_arn.clone(),
+            task_definition_arn: self.definition.task_definition_arn.clone(),
+            last_status: Some(TaskStatus::Provisioning.as_str().into()),
+            desired_status: Some(DesiredStatus::Running.as_str().into()),
+            created_at: Some(now),
+            cpu: Some(self.cpu.clone()),
+            memory: Some(self.memory.clone()),
+            containers: Some(containers),
+            launch_type: Some(LaunchType::Fargate),
+            capacity_provider_name: Some(self.capacity_provider.clone()),
+            platform_version: Some(PLATFORM_VERSION.into()),
+            platform_family: Some("Linux".into()),
+            availability_zone: Some(format!("{}a", self.scope.region)),
+            group: Some(self.group.clone()),
+            started_by: self.started_by.clone(),
+            tags: Some(self.tags.clone()),
+            overrides: Some(self.overrides.clone()),
+            version: Some(1),
+            enable_execute_command: Some(self.enable_execute_command),
+            ephemeral_storage: Some(self.definition.ephemeral_storage.clone().unwrap_or(
+                EphemeralStorage {
+                    size_in_gi_b: DEFAULT_EPHEMERAL_GIB,
+                },
+            )),
+            attachments: Some(interface.iter().map(attachment).collect()),
+            ..Task::default()
+        };
+        Ok(TaskRecord {
+            task,
+            definition: self.definition.clone(),
+            node: LOCAL_NODE.to_owned(),
+            network: interface,
+        })
+    }
 }
 
 /// How a RunTask's tasks are networked, settled before their addresses are chosen.
