@@ -1,6 +1,7 @@
 //! awsvpc networking for real: every task gets its own address from its subnet on a veth
 //! into berth's bridge, reachable from the host at its containerPort, named by its private
-//! DNS name; addresses are never shared and are freed when tasks stop. Traffic goes only to
+//! DNS name; addresses are never shared (not even across a kill -9 of berth) and are freed
+//! when tasks stop; unknown subnets are refused when the network is strict. Traffic goes only to
 //! addresses inside namespaces this test's berth made.
 
 use std::io::{Read, Write};
@@ -133,4 +134,43 @@ async fn a_strict_network_refuses_subnets_it_has_not_seen() {
     // Nothing was placed.
     let listed = ecs.list_tasks().send().await.unwrap();
     assert!(listed.task_arns().is_empty());
+}
+
+#[tokio::test]
+async fn an_address_stays_claimed_across_a_kill_9_of_berth() {
+    let mut setup = TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await;
+    register(
+        &setup.berth.ecs(),
+        "web",
+        setup.shell("web", SERVER).build(),
+    )
+    .await;
+    let first = run_many(&setup.berth.ecs(), "web", 1, None).await;
+    let before = &wait_for_all(
+        &setup.berth.ecs(),
+        &first,
+        "RUNNING",
+        Duration::from_secs(60),
+    )
+    .await[0];
+    let first_address: Ipv4Addr = detail(before, "privateIPv4Address").parse().unwrap();
+
+    // berth dies and comes back; the task runs on under its supervisor, its address held.
+    setup.berth.restart();
+    let ecs = setup.berth.ecs();
+    let second = run_many(&ecs, "web", 1, None).await;
+    let after = &wait_for_all(&ecs, &second, "RUNNING", Duration::from_secs(60)).await[0];
+    let second_address: Ipv4Addr = detail(after, "privateIPv4Address").parse().unwrap();
+    assert_ne!(first_address, second_address);
+    // Both answer, each at its own address.
+    assert!(get(first_address).contains("200"));
+    assert!(get(second_address).contains("200"));
+
+    let both = [first[0].clone(), second[0].clone()];
+    for arn in &both {
+        ecs.stop_task().task(arn).send().await.unwrap();
+    }
+    for task in wait_for_all(&ecs, &both, "STOPPED", Duration::from_secs(30)).await {
+        assert_released(task_id(task.task_arn().unwrap()));
+    }
 }
