@@ -16,8 +16,8 @@ mod task_interface;
 pub use address::{add_address, add_default_route};
 pub use bridge::{ensure_bridge, ensure_gateway};
 pub use link::{
-    LinkChange, change as change_link, create_bridge, create_veth, delete as delete_link,
-    index as link_index, mac_address, set_alias,
+    LinkChange, change as change_link, create_bridge, create_veth, index as link_index,
+    mac_address, set_alias,
 };
 pub use loopback::{loopback_up, loopback_up_with};
 pub use netlink::Netlink;
