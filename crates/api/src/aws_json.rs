@@ -13,13 +13,21 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::{ApiState, MAX_BODY_BYTES, ecs};
+use crate::{ApiState, MAX_BODY_BYTES, ec2, ecs};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// Handles one `POST /`.
 pub async fn serve(State(state): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     let request_id = next_request_id();
+    // EC2's Query protocol shares the endpoint: form-encoded, no target header.
+    if ec2::is_query_request(&headers) {
+        let mut response = ec2::serve(&state, &headers, body, request_id.clone()).await;
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-amzn-requestid", value);
+        }
+        return response;
+    }
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

@@ -1,9 +1,12 @@
 //! API errors as AWS SDKs parse them: `{"__type": CODE, "message": ...}` with the right HTTP
-//! status. Every control-plane error becomes an AWS error code here and nowhere else.
+//! status for the JSON protocol, and EC2's dotted codes (`InvalidGroup.NotFound`) for the
+//! Query protocol. Every control-plane error becomes an AWS error code here and nowhere else.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_control::{ClusterError, PageError, TaggingError, TaskDefinitionOpError, TaskError};
+use berth_control::{
+    ClusterError, Ec2Code, Ec2Error, PageError, TaggingError, TaskDefinitionOpError, TaskError,
+};
 
 /// The AWS error codes berth answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +193,89 @@ impl From<TaskError> for ApiError {
             }
             E::Contended => ApiError::new(ErrorCode::UpdateInProgressException, error.to_string()),
             E::Store(_) | E::Corrupt(_) | E::Random(_) => ApiError::server(&error),
+        }
+    }
+}
+
+/// An EC2 (Query protocol) error: a dotted code, a message and an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ec2Failure {
+    /// EC2's code.
+    pub code: &'static str,
+    /// What the user should know.
+    pub message: String,
+    /// 400 for the caller's mistakes, 500 for berth's.
+    pub status: StatusCode,
+}
+
+impl Ec2Failure {
+    /// A client error.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A required parameter is missing.
+    pub fn missing(name: &str) -> Self {
+        Self::new(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+        )
+    }
+
+    /// A parameter's value is wrong.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new("InvalidParameterValue", message)
+    }
+}
+
+impl From<Ec2Error> for Ec2Failure {
+    fn from(error: Ec2Error) -> Self {
+        let Ec2Error::Client { code, message } = error else {
+            let logged = ApiError::server(&error);
+            return Self {
+                code: "InternalError",
+                message: logged.message,
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+            };
+        };
+        let code = match code {
+            Ec2Code::InvalidParameterValue => "InvalidParameterValue",
+            Ec2Code::InvalidParameterCombination => "InvalidParameterCombination",
+            Ec2Code::MissingParameter => "MissingParameter",
+            Ec2Code::VpcNotFound => "InvalidVpcID.NotFound",
+            Ec2Code::SubnetNotFound => "InvalidSubnetID.NotFound",
+            Ec2Code::GroupNotFound => "InvalidGroup.NotFound",
+            Ec2Code::GroupDuplicate => "InvalidGroup.Duplicate",
+            Ec2Code::GroupReserved => "InvalidGroup.Reserved",
+            Ec2Code::PermissionDuplicate => "InvalidPermission.Duplicate",
+            Ec2Code::NetworkInterfaceNotFound => "InvalidNetworkInterfaceID.NotFound",
+            Ec2Code::SubnetConflict => "InvalidSubnet.Conflict",
+            Ec2Code::SubnetRange => "InvalidSubnet.Range",
+            Ec2Code::VpcRange => "InvalidVpc.Range",
+            Ec2Code::DependencyViolation => "DependencyViolation",
+            Ec2Code::CannotDelete => "CannotDelete",
+        };
+        Self::new(code, message)
+    }
+}
+
+/// Errors met before an EC2 action runs (authentication, body size) in EC2's words.
+impl From<ApiError> for Ec2Failure {
+    fn from(error: ApiError) -> Self {
+        let code = match error.code {
+            ErrorCode::InvalidSignatureException => "AuthFailure",
+            ErrorCode::RequestEntityTooLargeException => "RequestLimitExceeded",
+            ErrorCode::ServerException => "InternalError",
+            _ => "InvalidParameterValue",
+        };
+        Self {
+            code,
+            message: error.message,
+            status: error.code.status(),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! berth's HTTP API: the AWS wire protocols, the authentication seam, and the one place where
 //! control-plane errors become AWS error codes.
 //!
+//! EC2's Query protocol (`ec2`, for VPCs, subnets, security groups and network interfaces)
+//! shares the endpoint: `aws_json` hands it form-encoded requests without a target header.
+//!
 //! A request goes `router` → `aws_json` (target header, body limit, JSON decoding) →
 //! `auth` (who is calling, in which region) → `ecs` (one dispatch `match` to a typed action,
 //! one small function per operation) → `berth_control`. This crate never touches the kernel,
@@ -8,6 +11,7 @@
 
 pub mod auth;
 mod aws_json;
+mod ec2;
 mod ecs;
 mod error;
 pub mod images;

@@ -10,8 +10,14 @@
 //! /ec2/{account}/{region}/vpcs/{vpc id}                       VPC record
 //! /ec2/{account}/{region}/subnets/{subnet id}                 subnet record
 //! /ec2/{account}/{region}/blocks/{a.b.c.d_n}                  → subnet id: a claimed block
-//! /ec2/{account}/{region}/addresses/{subnet id}/{a.b.c.d}     → task key: a claimed address
+//! /ec2/{account}/{region}/security-groups/{group id}          security group record
+//! /ec2/{account}/{region}/group-names/{vpc id}/{name}         → group id: a claimed name
+//! /ec2/addresses/{a.b.c.d}                                    → task key: a claimed address
 //! ```
+//!
+//! Addresses are claimed node-wide, not per VPC: every task on a node shares one bridge, so
+//! two VPCs (say, two regions' default VPCs, both 172.31.0.0/16) must not hand out one
+//! address twice.
 //!
 //! `#` sorts before every character a family may contain, so keys sort by family name first
 //! (`a` before `a-b`) and the zero-padded revision keeps revisions in numeric order.
@@ -83,12 +89,12 @@ pub fn default_vpc(scope: &AccountRegion) -> String {
 
 /// One VPC.
 pub fn vpc(scope: &AccountRegion, id: &str) -> String {
-    format!("{}vpcs/{id}", ec2_prefix(scope))
+    format!("{}{id}", vpcs(scope))
 }
 
 /// One subnet.
 pub fn subnet(scope: &AccountRegion, id: &str) -> String {
-    format!("{}subnets/{id}", ec2_prefix(scope))
+    format!("{}{id}", subnets(scope))
 }
 
 /// Every claimed subnet block.
@@ -101,12 +107,38 @@ pub fn subnet_block(scope: &AccountRegion, cidr: &str) -> String {
     format!("{}{}", subnet_blocks(scope), cidr.replace('/', "_"))
 }
 
-/// Every claimed address of a subnet.
-pub fn subnet_addresses(scope: &AccountRegion, subnet: &str) -> String {
-    format!("{}addresses/{subnet}/", ec2_prefix(scope))
+/// One security group.
+pub fn security_group(scope: &AccountRegion, id: &str) -> String {
+    format!("{}{id}", security_groups(scope))
 }
 
+/// Every security group of a scope.
+pub fn security_groups(scope: &AccountRegion) -> String {
+    format!("{}security-groups/", ec2_prefix(scope))
+}
+
+/// A security group's name, claimed in its VPC.
+pub fn group_name(scope: &AccountRegion, vpc: &str, name: &str) -> String {
+    format!("{}group-names/{vpc}/{name}", ec2_prefix(scope))
+}
+
+/// Every VPC of a scope.
+pub fn vpcs(scope: &AccountRegion) -> String {
+    format!("{}vpcs/", ec2_prefix(scope))
+}
+
+/// Every subnet of a scope.
+pub fn subnets(scope: &AccountRegion) -> String {
+    format!("{}subnets/", ec2_prefix(scope))
+}
+
+/// Every EC2 resource of every scope (what a node's firewall watches).
+pub const ALL_EC2: &str = "/ec2/";
+
+/// Every claimed address, node-wide.
+pub const ADDRESSES: &str = "/ec2/addresses/";
+
 /// One claimed address.
-pub fn address(scope: &AccountRegion, subnet: &str, address: std::net::Ipv4Addr) -> String {
-    format!("{}{address}", subnet_addresses(scope, subnet))
+pub fn address(address: std::net::Ipv4Addr) -> String {
+    format!("{ADDRESSES}{address}")
 }

@@ -1,4 +1,5 @@
-//! Control-plane decisions for the ECS API: what CreateCluster, RegisterTaskDefinition and
+//! Control-plane decisions for the ECS API (and the slice of EC2 that tasks' networks need):
+//! what CreateCluster, RegisterTaskDefinition and
 //! their siblings mean, enforced on top of the revisioned store.
 //!
 //! The API layer hands this crate decoded requests in model types and gets model types or a
@@ -7,28 +8,38 @@
 //! store, which node agents watch.
 
 mod clusters;
+mod ec2_error;
+mod ec2_filters;
 mod keys;
 mod network;
 mod node;
 mod paging;
 mod records;
+mod security_groups;
 mod tagging;
 mod task_definitions;
 mod tasks;
+mod vpcs;
 
 use std::sync::Arc;
 
 use berth_store::Store;
 
 pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
+pub use ec2_error::{Ec2Code, Ec2Error};
+pub use ec2_filters::Filter;
 pub use network::{NetworkConfig, SubnetRecord, VpcRecord};
 pub use node::Assignment;
 pub use paging::{Page, PageError, PageRequest};
+pub use security_groups::{
+    GroupRef, IpPermission, Revoked, SecurityGroupQuery, SecurityGroupRecord,
+};
 pub use tagging::TaggingError;
 pub use task_definitions::{
     DeleteOutcome, FamilyStatusFilter, ListTaskDefinitionsQuery, Registered, TaskDefinitionOpError,
 };
 pub use tasks::{LOCAL_NODE, ListTasksQuery, RunTaskInput, TaskError};
+pub use vpcs::{NetworkInterfaceView, SubnetView};
 
 /// The ECS control plane for every account and region served by this process.
 pub struct Ecs {

@@ -5,9 +5,9 @@
 //!
 //! A subnet berth has never seen is made on first use in the default VPC (the next free /20),
 //! so that the Fargate guide's commands work as written — unless the network is strict, when
-//! it is an `InvalidParameterException`, as in AWS.
+//! it is an `InvalidParameterException`, as in AWS. Security groups work the same way
+//! (`security_groups.rs`).
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use berth_model::AccountRegion;
@@ -15,12 +15,14 @@ use berth_model::network::Ipv4Network;
 use berth_store::{Compare, KeyRange, Op, Txn};
 use serde::{Deserialize, Serialize};
 
-use crate::tasks::{TaskError, random_hex};
+use crate::ec2_error::{Ec2Code, Ec2Error};
+use crate::security_groups::SecurityGroupRecord;
+use crate::tasks::random_hex;
 use crate::{Ecs, keys, records};
 
 /// The size AWS gives default subnets.
-const SUBNET_PREFIX: u8 = 20;
-const CAS_ATTEMPTS: usize = 16;
+pub(crate) const SUBNET_PREFIX: u8 = 20;
+pub(crate) const CAS_ATTEMPTS: usize = 16;
 
 /// How the VPC is set up.
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct VpcRecord {
     pub vpc_id: String,
     pub cidr_block: String,
     pub is_default: bool,
+    /// The group made with the VPC, named `default`: what tasks naming no group get.
+    pub default_group_id: String,
 }
 
 /// A subnet, as EC2's `Subnet` names its fields.
@@ -63,12 +67,17 @@ pub struct SubnetRecord {
     pub cidr_block: String,
     pub availability_zone: String,
     pub default_for_az: bool,
+    /// Default subnets give instances public addresses, as in AWS (tasks follow
+    /// `assignPublicIp` alone).
+    #[serde(default)]
+    pub map_public_ip_on_launch: bool,
 }
 
 impl SubnetRecord {
     /// Its block.
-    pub fn network(&self) -> Result<Ipv4Network, TaskError> {
-        Ipv4Network::parse(&self.cidr_block).map_err(TaskError::Invalid)
+    pub fn network(&self) -> Result<Ipv4Network, Ec2Error> {
+        Ipv4Network::parse(&self.cidr_block)
+            .map_err(|m| Ec2Error::client(Ec2Code::InvalidParameterValue, m))
     }
 }
 
@@ -78,24 +87,29 @@ impl Ecs {
         &self,
         scope: &AccountRegion,
         id: &str,
-    ) -> Result<SubnetRecord, TaskError> {
+    ) -> Result<SubnetRecord, Ec2Error> {
         for _ in 0..CAS_ATTEMPTS {
             if let Some(found) = self.read::<SubnetRecord>(&keys::subnet(scope, id)).await? {
                 return Ok(found);
             }
             if self.network.strict {
-                return Err(TaskError::Invalid(format!(
-                    "The subnet ID '{id}' does not exist"
-                )));
+                return Err(Ec2Error::client(
+                    Ec2Code::SubnetNotFound,
+                    format!("The subnet ID '{id}' does not exist"),
+                ));
             }
             let vpc = self.default_vpc(scope).await?;
-            let vpc_network = Ipv4Network::parse(&vpc.cidr_block).map_err(TaskError::Invalid)?;
+            let vpc_network = Ipv4Network::parse(&vpc.cidr_block)
+                .map_err(|m| Ec2Error::client(Ec2Code::InvalidParameterValue, m))?;
             let taken = self.subnet_blocks(scope).await?;
             let block = free_block(vpc_network, &taken).ok_or_else(|| {
-                TaskError::Invalid(format!(
-                    "The default VPC {} ({}) has no room left for subnet {id}",
-                    vpc.vpc_id, vpc.cidr_block
-                ))
+                Ec2Error::client(
+                    Ec2Code::SubnetRange,
+                    format!(
+                        "The default VPC {} ({}) has no room left for subnet {id}",
+                        vpc.vpc_id, vpc.cidr_block
+                    ),
+                )
             })?;
             let subnet = SubnetRecord {
                 subnet_id: id.to_owned(),
@@ -103,6 +117,7 @@ impl Ecs {
                 cidr_block: block.to_string(),
                 availability_zone: format!("{}a", scope.region),
                 default_for_az: false,
+                map_public_ip_on_launch: false,
             };
             // Blocks are claimed by key too, so two new subnets never share one.
             let block_key = keys::subnet_block(scope, &subnet.cidr_block);
@@ -123,51 +138,56 @@ impl Ecs {
                 return Ok(subnet);
             }
         }
-        Err(TaskError::Contended)
+        Err(Ec2Error::Contended)
     }
 
-    /// The default VPC, made with its default subnet when first asked for.
-    pub(crate) async fn default_vpc(&self, scope: &AccountRegion) -> Result<VpcRecord, TaskError> {
+    /// The default VPC, made with its default subnet and group when first asked for.
+    pub(crate) async fn default_vpc(&self, scope: &AccountRegion) -> Result<VpcRecord, Ec2Error> {
         for _ in 0..CAS_ATTEMPTS {
             if let Some(id) = self.read_raw(&keys::default_vpc(scope)).await? {
                 if let Some(vpc) = self.read::<VpcRecord>(&keys::vpc(scope, &id)).await? {
                     return Ok(vpc);
                 }
-                return Err(TaskError::Invalid(format!(
-                    "the default VPC {id} is missing"
-                )));
+                return Err(Ec2Error::client(
+                    Ec2Code::VpcNotFound,
+                    format!("the default VPC {id} is missing"),
+                ));
             }
+            let group = SecurityGroupRecord::default_group(&new_id("sg")?, &new_id("vpc")?)?;
             let vpc = VpcRecord {
-                vpc_id: format!("vpc-{}", &random_hex(9)?[..17]),
+                vpc_id: group.vpc_id.clone(),
                 cidr_block: self.network.vpc_cidr.to_string(),
                 is_default: true,
+                default_group_id: group.group_id.clone(),
             };
             let block = Ipv4Network {
                 network: self.network.vpc_cidr.network,
                 prefix_len: SUBNET_PREFIX.max(self.network.vpc_cidr.prefix_len),
             };
             let subnet = SubnetRecord {
-                subnet_id: format!("subnet-{}", &random_hex(9)?[..17]),
+                subnet_id: new_id("subnet")?,
                 vpc_id: vpc.vpc_id.clone(),
                 cidr_block: block.to_string(),
                 availability_zone: format!("{}a", scope.region),
                 default_for_az: true,
+                map_public_ip_on_launch: true,
             };
             let marker = keys::default_vpc(scope);
+            let mut success = vec![
+                Op::put(marker.as_str(), vpc.vpc_id.as_bytes().to_vec()),
+                Op::put(
+                    keys::subnet(scope, &subnet.subnet_id),
+                    records::encode(&subnet),
+                ),
+                Op::put(
+                    keys::subnet_block(scope, &subnet.cidr_block),
+                    subnet.subnet_id.as_bytes().to_vec(),
+                ),
+            ];
+            success.extend(vpc_puts(scope, &vpc, &group));
             let txn = Txn {
                 compares: vec![Compare::absent(marker.as_str())],
-                success: vec![
-                    Op::put(marker.as_str(), vpc.vpc_id.as_bytes().to_vec()),
-                    Op::put(keys::vpc(scope, &vpc.vpc_id), records::encode(&vpc)),
-                    Op::put(
-                        keys::subnet(scope, &subnet.subnet_id),
-                        records::encode(&subnet),
-                    ),
-                    Op::put(
-                        keys::subnet_block(scope, &subnet.cidr_block),
-                        subnet.subnet_id.as_bytes().to_vec(),
-                    ),
-                ],
+                success,
                 failure: vec![],
             };
             if self.store.txn(txn).await?.succeeded {
@@ -175,11 +195,14 @@ impl Ecs {
                 return Ok(vpc);
             }
         }
-        Err(TaskError::Contended)
+        Err(Ec2Error::Contended)
     }
 
     /// The blocks of every subnet in the scope.
-    async fn subnet_blocks(&self, scope: &AccountRegion) -> Result<Vec<Ipv4Network>, TaskError> {
+    pub(crate) async fn subnet_blocks(
+        &self,
+        scope: &AccountRegion,
+    ) -> Result<Vec<Ipv4Network>, Ec2Error> {
         let found = self
             .store
             .range(KeyRange::prefix(keys::subnet_blocks(scope)), None)
@@ -198,47 +221,54 @@ impl Ecs {
     /// Up to `count` addresses of `subnet` no task holds, lowest first.
     pub(crate) async fn free_addresses(
         &self,
-        scope: &AccountRegion,
         subnet: &SubnetRecord,
         count: usize,
-    ) -> Result<Vec<Ipv4Addr>, TaskError> {
+    ) -> Result<Vec<Ipv4Addr>, Ec2Error> {
         let network = subnet.network()?;
-        let found = self
-            .store
-            .range(
-                KeyRange::prefix(keys::subnet_addresses(scope, &subnet.subnet_id)),
-                None,
-            )
-            .await?;
-        let taken: HashSet<Ipv4Addr> = found
-            .kvs
-            .iter()
-            .filter_map(|kv| {
-                String::from_utf8_lossy(&kv.key)
-                    .rsplit('/')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .collect();
+        let taken = self.claimed_addresses().await?;
         let free: Vec<Ipv4Addr> = network
             .assignable()
-            .filter(|a| !taken.contains(a))
+            .filter(|a| !taken.contains_key(a))
             .take(count)
             .collect();
         if free.len() < count {
-            return Err(TaskError::Invalid(format!(
-                "There are not enough free addresses in subnet {} ({}) for {count} more tasks",
-                subnet.subnet_id, subnet.cidr_block
-            )));
+            return Err(Ec2Error::client(
+                Ec2Code::InvalidParameterValue,
+                format!(
+                    "There are not enough free addresses in subnet {} ({}) for {count} more tasks",
+                    subnet.subnet_id, subnet.cidr_block
+                ),
+            ));
         }
         Ok(free)
     }
 
-    async fn read<T: serde::de::DeserializeOwned>(
+    /// Every claimed address and the key of the task holding it.
+    pub(crate) async fn claimed_addresses(
+        &self,
+    ) -> Result<std::collections::BTreeMap<Ipv4Addr, String>, Ec2Error> {
+        let found = self
+            .store
+            .range(KeyRange::prefix(keys::ADDRESSES), None)
+            .await?;
+        Ok(found
+            .kvs
+            .iter()
+            .filter_map(|kv| {
+                let address = String::from_utf8_lossy(&kv.key)
+                    .rsplit('/')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((address, String::from_utf8_lossy(&kv.value).into_owned()))
+            })
+            .collect())
+    }
+
+    pub(crate) async fn read<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
-    ) -> Result<Option<T>, TaskError> {
+    ) -> Result<Option<T>, Ec2Error> {
         let found = self.store.range(KeyRange::key(key), None).await?;
         match found.kvs.first() {
             Some(kv) => Ok(Some(records::decode(kv)?)),
@@ -246,7 +276,7 @@ impl Ecs {
         }
     }
 
-    async fn read_raw(&self, key: &str) -> Result<Option<String>, TaskError> {
+    pub(crate) async fn read_raw(&self, key: &str) -> Result<Option<String>, Ec2Error> {
         let found = self.store.range(KeyRange::key(key), None).await?;
         Ok(found
             .kvs
@@ -255,8 +285,32 @@ impl Ecs {
     }
 }
 
+/// `PREFIX-` and 17 random hex digits, as AWS's resource ids.
+pub(crate) fn new_id(prefix: &str) -> Result<String, Ec2Error> {
+    Ok(format!("{prefix}-{}", &random_hex(9)?[..17]))
+}
+
+/// The writes that store a new VPC with its default group.
+pub(crate) fn vpc_puts(
+    scope: &AccountRegion,
+    vpc: &VpcRecord,
+    group: &SecurityGroupRecord,
+) -> Vec<Op> {
+    vec![
+        Op::put(keys::vpc(scope, &vpc.vpc_id), records::encode(vpc)),
+        Op::put(
+            keys::security_group(scope, &group.group_id),
+            records::encode(group),
+        ),
+        Op::put(
+            keys::group_name(scope, &vpc.vpc_id, &group.group_name),
+            group.group_id.as_bytes().to_vec(),
+        ),
+    ]
+}
+
 /// The lowest /20 (or the VPC itself, if smaller) of `vpc` that overlaps none of `taken`.
-fn free_block(vpc: Ipv4Network, taken: &[Ipv4Network]) -> Option<Ipv4Network> {
+pub(crate) fn free_block(vpc: Ipv4Network, taken: &[Ipv4Network]) -> Option<Ipv4Network> {
     let prefix_len = SUBNET_PREFIX.max(vpc.prefix_len);
     let step = 1u32 << (32 - u32::from(prefix_len));
     (0..vpc.size() / step)

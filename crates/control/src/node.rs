@@ -100,8 +100,7 @@ impl Ecs {
                 && let Some(network) = &record.network
             {
                 success.push(Op::Delete {
-                    key: crate::keys::address(&scope_of(key), &network.subnet_id, network.address)
-                        .into_bytes(),
+                    key: crate::keys::address(network.address).into_bytes(),
                 });
             }
             let txn = Txn {
@@ -125,7 +124,7 @@ fn set_attachments(task: &mut Task, status: &str) {
 }
 
 /// The account and region of task key `/ecs/{account}/{region}/tasks/...`.
-fn scope_of(key: &str) -> AccountRegion {
+pub(crate) fn scope_of(key: &str) -> AccountRegion {
     let mut parts = key.trim_start_matches('/').split('/').skip(1);
     AccountRegion {
         account_id: parts.next().unwrap_or_default().to_owned(),

@@ -207,11 +207,16 @@ impl Ecs {
         // The subnet (the first one named: one availability zone here) and how the interfaces
         // are guarded, settled before any address is claimed.
         let network = match awsvpc {
-            Some(awsvpc) => Some(NetworkRequest {
-                subnet: self.subnet(scope, &awsvpc.subnets[0]).await?,
-                security_groups: awsvpc.security_groups.clone().unwrap_or_default(),
-                assign_public_ip: awsvpc.assign_public_ip == Some(AssignPublicIp::Enabled),
-            }),
+            Some(awsvpc) => {
+                let subnet = self.subnet(scope, &awsvpc.subnets[0]).await?;
+                let vpc = self.vpc(scope, &subnet.vpc_id).await?;
+                let named = awsvpc.security_groups.clone().unwrap_or_default();
+                Some(NetworkRequest {
+                    security_groups: self.task_security_groups(scope, &named, &vpc).await?,
+                    subnet,
+                    assign_public_ip: awsvpc.assign_public_ip == Some(AssignPublicIp::Enabled),
+                })
+            }
             None => None,
         };
         let new_tasks = NewTasks {
@@ -239,10 +244,7 @@ impl Ecs {
         };
         for _ in 0..CAS_ATTEMPTS {
             let addresses = match &network {
-                Some(request) => {
-                    self.free_addresses(scope, &request.subnet, count as usize)
-                        .await?
-                }
+                Some(request) => self.free_addresses(&request.subnet, count as usize).await?,
                 None => Vec::new(),
             };
             let now = Timestamp::now();
@@ -269,7 +271,7 @@ impl Ecs {
                 // Each address is claimed by its own key: a RunTask that raced this one for it
                 // makes this transaction fail, and the addresses are chosen again.
                 if let Some(interface) = &record.network {
-                    let claim = keys::address(scope, &interface.subnet_id, interface.address);
+                    let claim = keys::address(interface.address);
                     txn.compares.push(Compare::absent(claim.as_str()));
                     txn.success.push(Op::put(claim, key.into_bytes()));
                 }

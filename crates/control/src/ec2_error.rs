@@ -1,0 +1,105 @@
+//! What can go wrong in the EC2 operations berth serves (VPCs, subnets, security groups,
+//! network interfaces). EC2 names its client errors by dotted codes
+//! (`InvalidGroup.NotFound`); `Ec2Code` lists the ones berth answers with, and the API layer
+//! turns each into its code string.
+
+use berth_store::StoreError;
+
+use crate::records::CorruptRecord;
+use crate::tasks::TaskError;
+
+/// An EC2 client error's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ec2Code {
+    /// A parameter's value is wrong.
+    InvalidParameterValue,
+    /// Parameters that cannot go together.
+    InvalidParameterCombination,
+    /// A required parameter is missing.
+    MissingParameter,
+    /// No such VPC.
+    VpcNotFound,
+    /// No such subnet.
+    SubnetNotFound,
+    /// No such security group.
+    GroupNotFound,
+    /// The group name is taken in that VPC.
+    GroupDuplicate,
+    /// The group name is reserved (`default`).
+    GroupReserved,
+    /// The rule is already there.
+    PermissionDuplicate,
+    /// No such network interface.
+    NetworkInterfaceNotFound,
+    /// A subnet's block overlaps another's.
+    SubnetConflict,
+    /// A subnet's block is not inside its VPC or has a bad size.
+    SubnetRange,
+    /// A VPC's block has a bad size.
+    VpcRange,
+    /// Something still uses the resource.
+    DependencyViolation,
+    /// The resource may not be deleted (the default group).
+    CannotDelete,
+}
+
+/// Why an EC2 operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Ec2Error {
+    /// The caller's request cannot be served; the message says why.
+    #[error("{message}")]
+    Client {
+        /// Which EC2 error.
+        code: Ec2Code,
+        /// What to tell the caller.
+        message: String,
+    },
+    /// The record kept changing under concurrent updates.
+    #[error("The resource is being updated by other requests; try again.")]
+    Contended,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record is unreadable.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The system could not provide randomness for ids.
+    #[error("cannot generate a resource id")]
+    Random(#[source] std::sync::Arc<std::io::Error>),
+}
+
+impl Ec2Error {
+    /// A client error.
+    pub fn client(code: Ec2Code, message: impl Into<String>) -> Self {
+        Self::Client {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<TaskError> for Ec2Error {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::Store(e) => Self::Store(e),
+            TaskError::Corrupt(e) => Self::Corrupt(e),
+            TaskError::Random(e) => Self::Random(e),
+            TaskError::Contended => Self::Contended,
+            other => Self::client(Ec2Code::InvalidParameterValue, other.to_string()),
+        }
+    }
+}
+
+/// RunTask meets EC2's errors when it resolves subnets and groups; ECS reports those as
+/// invalid parameters.
+impl From<Ec2Error> for TaskError {
+    fn from(error: Ec2Error) -> Self {
+        match error {
+            Ec2Error::Client { message, .. } => TaskError::Invalid(message),
+            Ec2Error::Contended => TaskError::Contended,
+            Ec2Error::Store(e) => TaskError::Store(e),
+            Ec2Error::Corrupt(e) => TaskError::Corrupt(e),
+            Ec2Error::Random(e) => TaskError::Random(e),
+        }
+    }
+}
