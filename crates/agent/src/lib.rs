@@ -2,11 +2,13 @@
 //! pulled, task cgroup, root filesystems, container specs — hands it to a
 //! supervisor process of its own (`berth-shim`) and reports what the supervisor observes back
 //! to the control plane. Tasks outlive the agent: when it starts, it adopts the tasks an
-//! earlier one left running.
+//! earlier one left running. `firewall.rs` keeps the node's security-group rules in force
+//! for the tasks on the bridge.
 //!
 //! It speaks to the control plane only through [`ControlPlane`], which the binary implements
 //! in-process today and a remote agent will implement over the network; it never sees HTTP.
 
+pub mod firewall;
 mod network;
 mod pool;
 mod pulls;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 
 use berth_image::ImageStore;
 use berth_model::lifecycle::{DesiredStatus, TaskReport, TaskStatus};
+use berth_model::security_groups::GroupIngress;
 use berth_model::shapes::{Task, TaskDefinition};
 use tokio::sync::{mpsc, watch};
 
@@ -55,6 +58,11 @@ pub trait ControlPlane: Send + Sync + 'static {
         key: String,
         reports: Vec<TaskReport>,
     ) -> BoxFuture<'_, Result<(), ControlPlaneError>>;
+    /// Every security group's ingress rules — now, then again whenever any group changes —
+    /// until the control plane goes away.
+    fn security_groups(
+        &self,
+    ) -> BoxFuture<'_, Result<mpsc::Receiver<Vec<GroupIngress>>, ControlPlaneError>>;
 }
 
 /// Where the agent keeps things.
@@ -81,6 +89,8 @@ pub struct AgentConfig {
     pub pull_behavior: PullBehavior,
     /// Task supervisors kept started ahead of need, their sandboxes made (0: none).
     pub warm_supervisors: usize,
+    /// What enforces security groups (`None`: nothing, with a warning at start).
+    pub firewall: Option<berth_net::firewall::Backend>,
 }
 
 impl AgentConfig {
@@ -156,6 +166,7 @@ pub struct Agent {
     config: AgentConfig,
     pool: Arc<pool::SupervisorPool>,
     pulls: Arc<pulls::SharedPulls>,
+    firewall: Option<Arc<firewall::Firewall>>,
 }
 
 impl Agent {
@@ -177,17 +188,39 @@ impl Agent {
             }
         }
         let pool = Arc::new(pool);
+        let firewall = match config.firewall {
+            Some(backend) => Some(firewall::Firewall::start(backend, config.bridge.clone())),
+            None => {
+                tracing::warn!(
+                    "neither nft nor iptables is available: security groups are not enforced"
+                );
+                None
+            }
+        };
         Self {
             control,
             images,
             config,
             pool,
             pulls: Arc::default(),
+            firewall,
         }
     }
 
     /// Runs until the control plane's assignment stream ends.
     pub async fn run(self) -> Result<(), ControlPlaneError> {
+        if let Some(firewall) = &self.firewall {
+            let mut groups = self.control.security_groups().await?;
+            if let Some(first) = groups.recv().await {
+                firewall.set_groups(first);
+            }
+            let firewall = firewall.clone();
+            tokio::spawn(async move {
+                while let Some(update) = groups.recv().await {
+                    firewall.set_groups(update);
+                }
+            });
+        }
         let mut assignments = self.control.assignments().await?;
         self.pool.fill();
         let mut running: HashMap<String, watch::Sender<bool>> = HashMap::new();
@@ -195,6 +228,16 @@ impl Agent {
         // back) need nothing more.
         let mut done: HashSet<String> = HashSet::new();
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<String>();
+        // The tasks there are now come first: once they are registered, the firewall's first
+        // apply keeps theirs and drops what is left of tasks that are gone.
+        for _ in 0..assignments.len() {
+            if let Some(assignment) = assignments.recv().await {
+                self.handle(assignment, &mut running, &finished_tx).await;
+            }
+        }
+        if let Some(firewall) = &self.firewall {
+            firewall.ready();
+        }
         loop {
             tokio::select! {
                 Some(key) = finished.recv() => {
@@ -275,12 +318,21 @@ impl Agent {
         running.insert(assignment.key.clone(), stop_tx);
         let (reports, queued) = mpsc::unbounded_channel();
         let sender = tokio::spawn(task::send_reports(self.control.clone(), queued));
+        let guard = match (&self.firewall, &assignment.network) {
+            (Some(firewall), Some(network)) => {
+                let task_arn = assignment.task.task_arn.clone().unwrap_or_default();
+                let generation = firewall.add_task(&assignment.key, &task_arn, network);
+                Some((firewall.clone(), generation))
+            }
+            _ => None,
+        };
         let runner = task::Runner {
             images: self.images.clone(),
             config: self.config.clone(),
             pool: self.pool.clone(),
             pulls: self.pulls.clone(),
             reports,
+            firewall: guard.clone(),
         };
         let finished = finished.clone();
         let supervisor_dir = self.config.supervisor_dir(&task::task_id(&assignment));
@@ -290,6 +342,10 @@ impl Agent {
                 runner.adopt(assignment, stop_rx).await;
             } else {
                 runner.run(assignment, stop_rx).await;
+            }
+            // Before STOPPED is stored, so the address is unguarded before it is reused.
+            if let Some((firewall, _)) = guard {
+                firewall.remove_task(&key);
             }
             // The last reports are sent before the task counts as done. Its supervisor's
             // state goes only then: until STOPPED is stored, a restarted berth needs it.

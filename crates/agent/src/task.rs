@@ -54,6 +54,8 @@ pub struct Runner {
     pub pulls: Arc<SharedPulls>,
     /// The task's reports, in order, to [`send_reports`].
     pub reports: mpsc::UnboundedSender<(String, Vec<TaskReport>)>,
+    /// The node's firewall and the generation that guards this task (awsvpc tasks).
+    pub firewall: Option<(Arc<crate::firewall::Firewall>, u64)>,
 }
 
 /// Sends a task's reports to the control plane in the order they were made, until the runner
@@ -423,7 +425,13 @@ impl Runner {
         if relayed.phase != Some(state.phase) {
             report.status = match state.phase {
                 Phase::Starting => None,
-                Phase::Running => Some(TaskStatus::Running),
+                Phase::Running => {
+                    // RUNNING means reachable as its security groups say.
+                    if let Some((firewall, generation)) = &self.firewall {
+                        firewall.in_force(key, *generation).await;
+                    }
+                    Some(TaskStatus::Running)
+                }
                 // The final report says STOPPED once resources are released.
                 Phase::Stopping | Phase::Stopped => Some(TaskStatus::Stopping),
             };

@@ -206,6 +206,10 @@ pub struct UpFlags {
     /// them on first use.
     #[arg(long)]
     strict_network: bool,
+    /// What enforces security groups and egress: auto (nftables if `nft` is installed, else
+    /// iptables), nftables, iptables, or off.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    firewall: String,
 }
 
 /// What `berth up` runs with, validated.
@@ -221,6 +225,7 @@ pub struct UpConfig {
     pub warm_supervisors: usize,
     pub network: berth_control::NetworkConfig,
     pub bridge: String,
+    pub firewall: Option<berth_agent::firewall::Backend>,
 }
 
 impl UpFlags {
@@ -290,7 +295,17 @@ impl UpFlags {
                 self.bridge
             );
         }
+        let firewall = match self.firewall.as_str() {
+            "auto" => berth_agent::firewall::Backend::detect(),
+            "off" => None,
+            other => Some(
+                berth_agent::firewall::Backend::parse(other).with_context(|| {
+                    format!("--firewall {other}: expected auto, nftables, iptables or off")
+                })?,
+            ),
+        };
         Ok(UpConfig {
+            firewall,
             network: berth_control::NetworkConfig {
                 vpc_cidr,
                 strict: self.strict_network,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use berth_agent::{Assignment, BoxFuture, ControlPlane, ControlPlaneError};
 use berth_control::{Ecs, LOCAL_NODE};
 use berth_model::lifecycle::TaskReport;
+use berth_model::security_groups::GroupIngress;
 use tokio::sync::mpsc;
 
 /// The control plane in this process, as the local node's agent sees it.
@@ -61,6 +62,40 @@ impl ControlPlane for LocalControl {
                 .await
                 .map(|_| ())
                 .map_err(|e| ControlPlaneError(e.to_string()))
+        })
+    }
+
+    fn security_groups(
+        &self,
+    ) -> BoxFuture<'_, Result<mpsc::Receiver<Vec<GroupIngress>>, ControlPlaneError>> {
+        Box::pin(async move {
+            let error = |e: &dyn std::fmt::Display| ControlPlaneError(e.to_string());
+            let (current, revision) = self.ecs.all_group_ingress().await.map_err(|e| error(&e))?;
+            let mut watcher = self.ecs.watch_ec2(revision + 1).map_err(|e| error(&e))?;
+            let (sender, receiver) = mpsc::channel(16);
+            let _ = sender.send(current).await;
+            let ecs = self.ecs.clone();
+            tokio::spawn(async move {
+                while let Some(event) = watcher.next().await {
+                    if !Ecs::is_security_group_change(&event) {
+                        continue;
+                    }
+                    // One read for a run of changes: whatever else queued is folded in.
+                    while let Ok(Some(_)) =
+                        tokio::time::timeout(std::time::Duration::ZERO, watcher.next()).await
+                    {
+                    }
+                    match ecs.all_group_ingress().await {
+                        Ok((groups, _)) => {
+                            if sender.send(groups).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot read security groups"),
+                    }
+                }
+            });
+            Ok(receiver)
         })
     }
 }

@@ -56,6 +56,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         log_limits: config.log_limits,
         pull_behavior: config.pull_behavior,
         warm_supervisors: config.warm_supervisors,
+        firewall: config.firewall,
     };
     // Root filesystems of tasks still under their supervisor stay (they are adopted below);
     // any other is a leftover of a crash.
@@ -76,6 +77,9 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
     drop(runtime);
     // The last handle: dropping it waits for the writer to finish and closes the database.
     drop(store);
+    if !tasks_left(&run_dir) {
+        berth_agent::firewall::release(config.firewall, &config.bridge);
+    }
     release_run_dir(&run_dir);
     tracing::info!("berth up stopped");
     Ok(())
@@ -84,10 +88,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
 /// Unmounts the runtime state's tmpfs when no task is left on it (tasks keep running without
 /// berth and need theirs), so that a stopped berth leaves nothing mounted.
 fn release_run_dir(run_dir: &std::path::Path) {
-    let tasks_left = std::fs::read_dir(run_dir.join("tasks"))
-        .map(|mut entries| entries.next().is_some())
-        .unwrap_or(false);
-    if tasks_left || !LinuxMounter.is_mounted(run_dir) {
+    if tasks_left(run_dir) || !LinuxMounter.is_mounted(run_dir) {
         return;
     }
     if let Err(error) = LinuxMounter.unmount(run_dir) {
@@ -96,6 +97,13 @@ fn release_run_dir(run_dir: &std::path::Path) {
             "cannot unmount the runtime state's tmpfs"
         );
     }
+}
+
+/// Whether a task is still under a supervisor (it outlives berth, and keeps its network).
+fn tasks_left(run_dir: &std::path::Path) -> bool {
+    std::fs::read_dir(run_dir.join("tasks"))
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false)
 }
 
 async fn serve(

@@ -4,51 +4,14 @@
 //! when tasks stop; unknown subnets are refused when the network is strict. Traffic goes only to
 //! addresses inside namespaces this test's berth made.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::Task;
+use berth_testsupport::netns::{HTTP_SERVER as SERVER, http_get};
 use berth_testsupport::tasks::{
-    TaskSetup, assert_released, interface_of, register, run_many, task_id, wait_for_all,
+    TaskSetup, assert_released, attachment_detail as detail, interface_of, register, run_many,
+    task_id, wait_for_all,
 };
-
-/// An HTTP server on port 8080 answering with the task's hostname; it exits on SIGTERM.
-const SERVER: &str = "mkdir -p /www && hostname > /www/index.html && \
-    trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait";
-
-fn detail(task: &Task, name: &str) -> String {
-    let attachment = &task.attachments()[0];
-    attachment
-        .details()
-        .iter()
-        .find(|d| d.name() == Some(name))
-        .and_then(|d| d.value())
-        .unwrap_or_else(|| panic!("no {name} in {attachment:?}"))
-        .to_owned()
-}
-
-/// GET / from `address`:8080, retried while the server starts.
-fn get(address: Ipv4Addr) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let answer = TcpStream::connect_timeout(&(address, 8080).into(), Duration::from_secs(2))
-            .and_then(|mut stream| {
-                stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-                stream.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-                let mut text = String::new();
-                stream.read_to_string(&mut text)?;
-                Ok(text)
-            });
-        match answer {
-            Ok(text) if text.contains("200") => return text,
-            _ if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            other => panic!("no answer from {address}:8080: {other:?}"),
-        }
-    }
-}
 
 #[tokio::test]
 async fn each_task_gets_its_own_address_reachable_from_the_host_and_freed_when_it_stops() {
@@ -86,7 +49,7 @@ async fn each_task_gets_its_own_address_reachable_from_the_host_and_freed_when_i
         assert!(interface_of(task_id(task.task_arn().unwrap())).is_some());
         assert!(task.connectivity_at().is_some());
         // The host reaches the task at its address; the task knows itself by its DNS name.
-        let answer = get(address);
+        let answer = http_get(address, 8080);
         assert!(answer.ends_with(&format!("{dns_name}\n")), "{answer}");
         addresses.push(address);
     }
@@ -163,8 +126,8 @@ async fn an_address_stays_claimed_across_a_kill_9_of_berth() {
     let second_address: Ipv4Addr = detail(after, "privateIPv4Address").parse().unwrap();
     assert_ne!(first_address, second_address);
     // Both answer, each at its own address.
-    assert!(get(first_address).contains("200"));
-    assert!(get(second_address).contains("200"));
+    assert!(http_get(first_address, 8080).contains("200"));
+    assert!(http_get(second_address, 8080).contains("200"));
 
     let both = [first[0].clone(), second[0].clone()];
     for arn in &both {

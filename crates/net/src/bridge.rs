@@ -45,3 +45,12 @@ pub fn ensure_gateway(name: &str, gateway: Ipv4Addr, prefix_len: u8) -> std::io:
         _ => Ok(()),
     }
 }
+
+/// Deletes bridge `name` if it exists (with the gateway addresses it holds).
+pub fn delete_bridge(name: &str) -> std::io::Result<()> {
+    let netlink = Netlink::open()?;
+    match link::index(&netlink, name) {
+        Ok(index) => link::delete(&netlink, index),
+        Err(_) => Ok(()),
+    }
+}

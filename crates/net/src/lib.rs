@@ -16,7 +16,7 @@ mod netlink;
 mod task_interface;
 
 pub use address::{add_address, add_default_route};
-pub use bridge::{ensure_bridge, ensure_gateway};
+pub use bridge::{delete_bridge, ensure_bridge, ensure_gateway};
 pub use link::{
     LinkChange, change as change_link, create_bridge, create_veth, index as link_index,
     mac_address, set_alias,

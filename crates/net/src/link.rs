@@ -1,10 +1,10 @@
 //! Links: bridges, veth pairs, and their state — up, bridge port, MAC address, alias — through
-//! `RTM_NEWLINK`/`RTM_GETLINK`, as `ip link` sends them.
+//! `RTM_NEWLINK`/`RTM_GETLINK`/`RTM_DELLINK`, as `ip link` sends them.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::netlink::{
-    Message, NLM_F_CREATE, NLM_F_EXCL, Netlink, RTM_GETLINK, RTM_NEWLINK, attributes,
+    Message, NLM_F_CREATE, NLM_F_EXCL, Netlink, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, attributes,
 };
 
 const IFLA_ADDRESS: u16 = 1;
@@ -121,4 +121,9 @@ pub fn set_alias(netlink: &Netlink, index: u32, alias: &str) -> std::io::Result<
             .header(&ifinfomsg(index, 0, 0))
             .attr(IFLA_IFALIAS, alias.as_bytes()),
     )
+}
+
+/// Deletes interface `index`.
+pub fn delete(netlink: &Netlink, index: u32) -> std::io::Result<()> {
+    netlink.request(Message::new(RTM_DELLINK, 0).header(&ifinfomsg(index, 0, 0)))
 }

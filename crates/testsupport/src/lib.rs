@@ -2,10 +2,12 @@
 //! port with its own data directory, kill or restart it, and talk to it the ways users do —
 //! the AWS SDK for Rust, the `aws` CLI, and raw HTTP for protocol edge cases.
 
+pub mod netns;
 pub mod oci;
 pub mod registry;
 pub mod tasks;
 
+use berth_net::firewall::{self, Backend};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -118,6 +120,29 @@ impl Berth {
         .unwrap_or_else(|message| panic!("berth up did not start: {message}"));
         self.child = Some(child);
         self.endpoint = endpoint;
+    }
+
+    /// The bridge this server's tasks join.
+    pub fn bridge(&self) -> String {
+        self.network.bridge()
+    }
+
+    /// This server's network slot: its VPC is `10.N.0.0/16`.
+    pub fn network_slot(&self) -> u32 {
+        self.network.number
+    }
+
+    /// The pid of task `id`'s supervisor, whose network namespace is the task's.
+    pub fn supervisor_pid(&self, id: &str) -> Option<u32> {
+        let state = std::fs::read(
+            self.data_dir()
+                .join("run/tasks")
+                .join(id)
+                .join("state.json"),
+        )
+        .ok()?;
+        let state: serde_json::Value = serde_json::from_slice(&state).ok()?;
+        state["shimPid"].as_u64().map(|pid| pid as u32)
     }
 
     /// `http://127.0.0.1:PORT`
@@ -293,10 +318,16 @@ impl Drop for Berth {
     fn drop(&mut self) {
         self.kill9();
         reap_tasks(self.data_dir.path());
+        let bridge = self.network.bridge();
         let _ = Command::new("ip")
-            .args(["link", "delete", &self.network.bridge()])
+            .args(["link", "delete", &bridge])
             .stderr(Stdio::null())
             .status();
+        for backend in [Backend::Nftables, Backend::Iptables] {
+            if firewall::present(backend, &bridge) {
+                let _ = firewall::remove(backend, &bridge);
+            }
+        }
     }
 }
 

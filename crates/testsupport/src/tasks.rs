@@ -222,6 +222,18 @@ pub fn exit_code(task: &Task, name: &str) -> Option<i32> {
         .and_then(|c| c.exit_code())
 }
 
+/// Detail `name` of `task`'s network interface attachment (`privateIPv4Address`, ...).
+pub fn attachment_detail(task: &Task, name: &str) -> String {
+    let attachment = &task.attachments()[0];
+    attachment
+        .details()
+        .iter()
+        .find(|d| d.name() == Some(name))
+        .and_then(|d| d.value())
+        .unwrap_or_else(|| panic!("no {name} in {attachment:?}"))
+        .to_owned()
+}
+
 /// The last part of a task's ARN.
 pub fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)

@@ -88,7 +88,9 @@ pub fn ruleset(bridge: &str, state: &FirewallState) -> String {
 }
 
 fn set(out: &mut String, name: &str, addresses: impl Iterator<Item = Ipv4Addr>) {
-    let elements: Vec<String> = addresses.map(|a| a.to_string()).collect();
+    // Sorted and once each: nft refuses a set listing an element twice.
+    let unique: std::collections::BTreeSet<Ipv4Addr> = addresses.collect();
+    let elements: Vec<String> = unique.iter().map(|a| a.to_string()).collect();
     let _ = write!(out, "  set {name} {{ type ipv4_addr;");
     if !elements.is_empty() {
         let _ = write!(out, " elements = {{ {} }};", elements.join(", "));

@@ -1,0 +1,186 @@
+//! The node's firewall as the agent keeps it: the tasks on the bridge (address, security
+//! groups, whether they may leave the host) and every group's ingress rules, applied by one
+//! background loop that renders the whole state and swaps it in (`berth_net::firewall`).
+//!
+//! Changes made while an apply runs are folded into the next one, so a burst of starting
+//! tasks costs a few applies, not one each. Each change gets a generation number; a task
+//! waits for the generation that added it (and for its groups' rules) before it is reported
+//! RUNNING, so RUNNING means its ingress rules are in force. Nothing is applied until the
+//! agent has registered the tasks it adopts: the first apply is the reconciliation that
+//! removes rules of tasks that are gone.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_model::ResourceArn;
+use berth_model::network::TaskNetwork;
+use berth_model::security_groups::{GroupIngress, security_group_arn};
+pub use berth_net::firewall::Backend;
+use berth_net::firewall::{self, FirewallState, GuardedTask};
+use tokio::sync::{Notify, watch};
+
+/// How long a starting task waits for its groups' rules to arrive before it runs anyway
+/// (closed to everyone but the host until they do).
+const GROUPS_WAIT: Duration = Duration::from_secs(2);
+
+/// The firewall of one bridge.
+pub struct Firewall {
+    shared: Mutex<Desired>,
+    changed: Notify,
+    applied: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Desired {
+    tasks: BTreeMap<String, GuardedTask>,
+    groups: Vec<GroupIngress>,
+    generation: u64,
+    /// Set once the tasks at start-up are registered.
+    ready: bool,
+}
+
+impl Firewall {
+    /// Starts the loop applying `bridge`'s rules with `backend`.
+    pub fn start(backend: Backend, bridge: String) -> Arc<Self> {
+        let (applied, _) = watch::channel(0);
+        let firewall = Arc::new(Self {
+            shared: Mutex::new(Desired::default()),
+            changed: Notify::new(),
+            applied,
+        });
+        let looping = firewall.clone();
+        tokio::spawn(async move { looping.apply_loop(backend, bridge).await });
+        firewall
+    }
+
+    /// Guards task `key`; returns the generation to wait for.
+    pub fn add_task(&self, key: &str, task_arn: &str, network: &TaskNetwork) -> u64 {
+        let (region, account) = ResourceArn::parse(task_arn)
+            .map(|arn| (arn.scope().region.clone(), arn.scope().account_id.clone()))
+            .unwrap_or_default();
+        let task = GuardedTask {
+            address: network.address,
+            groups: network
+                .security_groups
+                .iter()
+                .map(|id| security_group_arn(&region, &account, id))
+                .collect(),
+            egress: network.assign_public_ip,
+        };
+        self.change(|desired| {
+            desired.tasks.insert(key.to_owned(), task);
+        })
+    }
+
+    /// Stops guarding task `key` (its address may go to another task next).
+    pub fn remove_task(&self, key: &str) {
+        self.change(|desired| {
+            desired.tasks.remove(key);
+        });
+    }
+
+    /// Every group's rules, as the control plane has them now.
+    pub fn set_groups(&self, groups: Vec<GroupIngress>) {
+        self.change(|desired| desired.groups = groups);
+    }
+
+    /// Allows applying: the tasks found at start-up are registered.
+    pub fn ready(&self) {
+        self.change(|desired| desired.ready = true);
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut Desired)) -> u64 {
+        let generation = {
+            let mut desired = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            edit(&mut desired);
+            desired.generation += 1;
+            desired.generation
+        };
+        self.changed.notify_one();
+        generation
+    }
+
+    /// Waits until `generation` is applied and the rules of task `key`'s groups are known
+    /// (or [`GROUPS_WAIT`] has passed).
+    pub async fn in_force(&self, key: &str, generation: u64) {
+        let mut applied = self.applied.subscribe();
+        let deadline = tokio::time::Instant::now() + GROUPS_WAIT;
+        loop {
+            if *applied.borrow_and_update() >= generation && self.groups_known(key) {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, applied.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    tracing::warn!(task = %key, "security group rules not in force yet; the task starts anyway");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn groups_known(&self, key: &str) -> bool {
+        let desired = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let known: HashSet<&str> = desired
+            .groups
+            .iter()
+            .map(|g| g.group_arn.as_str())
+            .collect();
+        desired
+            .tasks
+            .get(key)
+            .is_none_or(|task| task.groups.iter().all(|g| known.contains(g.as_str())))
+    }
+
+    async fn apply_loop(self: Arc<Self>, backend: Backend, bridge: String) {
+        loop {
+            self.changed.notified().await;
+            let (state, generation) = {
+                let desired = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+                if !desired.ready {
+                    continue;
+                }
+                (
+                    FirewallState {
+                        tasks: desired.tasks.values().cloned().collect(),
+                        groups: desired.groups.clone(),
+                    },
+                    desired.generation,
+                )
+            };
+            let bridge = bridge.clone();
+            let tasks = state.tasks.len();
+            let started = std::time::Instant::now();
+            let result =
+                tokio::task::spawn_blocking(move || firewall::apply(backend, &bridge, &state))
+                    .await;
+            match result {
+                Ok(Ok(())) => tracing::debug!(
+                    tasks,
+                    generation,
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "firewall applied"
+                ),
+                // Tasks are not held back: they stay closed to all but the host (or keep the
+                // last rules that applied) and the next change tries again.
+                Ok(Err(error)) => tracing::error!(%error, "cannot apply the firewall rules"),
+                Err(error) => tracing::error!(%error, "the firewall apply panicked"),
+            }
+            self.applied.send_replace(generation);
+        }
+    }
+}
+
+/// Removes the rules of `bridge` and the bridge itself, when no task is left on the node
+/// (berth stopping cleanly leaves nothing behind; tasks that outlive it keep both).
+pub fn release(backend: Option<Backend>, bridge: &str) {
+    if let Some(backend) = backend
+        && let Err(error) = firewall::remove(backend, bridge)
+    {
+        tracing::warn!(%error, "cannot remove the firewall rules");
+    }
+    if let Err(error) = berth_net::delete_bridge(bridge) {
+        tracing::warn!(%error, bridge, "cannot delete the bridge");
+    }
+}
