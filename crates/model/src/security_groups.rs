@@ -82,9 +82,10 @@ pub fn normalize_ports(
     match protocol {
         "tcp" | "udp" => {
             let (Some(from), Some(to)) = (from_port, to_port) else {
-                return Err(format!(
+                return Err(
                     "Invalid value for portRange. Must specify both from and to ports with TCP/UDP."
-                ));
+                        .to_owned(),
+                );
             };
             if !(0..=65535).contains(&from) || !(0..=65535).contains(&to) {
                 return Err(format!(

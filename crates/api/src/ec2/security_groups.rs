@@ -156,10 +156,17 @@ fn group_xml(xml: &mut Xml, scope: &AccountRegion, group: &SecurityGroupRecord) 
     });
 }
 
+/// One `IpPermission`: protocol, ports, and the rules sharing them.
+type Permission<'a> = (
+    &'a str,
+    Option<i32>,
+    Option<i32>,
+    Vec<&'a SecurityGroupRule>,
+);
+
 /// Single rules grouped into `IpPermission`s by protocol and ports, in first-seen order.
 fn permissions_xml(xml: &mut Xml, name: &str, rules: &[SecurityGroupRule], scope: &AccountRegion) {
-    let mut permissions: Vec<(&str, Option<i32>, Option<i32>, Vec<&SecurityGroupRule>)> =
-        Vec::new();
+    let mut permissions: Vec<Permission> = Vec::new();
     for rule in rules {
         let key = (rule.ip_protocol.as_str(), rule.from_port, rule.to_port);
         match permissions
