@@ -287,13 +287,14 @@ impl Ecs {
     }
 
     /// AuthorizeSecurityGroupIngress: adds each rule the permissions spell out; a rule the
-    /// group already has is an error and nothing is added.
+    /// group already has is an error and nothing is added. Returns the group's id and the
+    /// rules added.
     pub async fn authorize_ingress(
         &self,
         scope: &AccountRegion,
         group: &GroupRef,
         permissions: &[IpPermission],
-    ) -> Result<Vec<SecurityGroupRule>, Ec2Error> {
+    ) -> Result<(String, Vec<SecurityGroupRule>), Ec2Error> {
         for _ in 0..CAS_ATTEMPTS {
             let (mut found, revision) = self.group_for_update(scope, group).await?;
             let rules = self.rules_of(scope, &found, permissions).await?;
@@ -310,7 +311,7 @@ impl Ecs {
             }
             found.ingress.extend(rules.iter().cloned());
             if self.replace_group(scope, &found, revision).await? {
-                return Ok(rules);
+                return Ok((found.group_id, rules));
             }
         }
         Err(Ec2Error::Contended)

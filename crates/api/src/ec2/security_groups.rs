@@ -69,10 +69,9 @@ pub async fn authorize_ingress(
     out: &mut Xml,
 ) -> Result<(), Ec2Failure> {
     let group = params.group()?;
-    let rules = ecs
+    let (group_id, rules) = ecs
         .authorize_ingress(scope, &group, &params.permissions()?)
         .await?;
-    let group_id = ecs.security_group(scope, &group).await?.group_id;
     out.boolean("return", true)
         .set("securityGroupRuleSet", &rules, |xml, rule| {
             xml.text("securityGroupRuleId", &rule.security_group_rule_id)
