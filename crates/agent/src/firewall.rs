@@ -1,6 +1,6 @@
 //! The node's firewall as the agent keeps it: the tasks on the bridge (address, security
 //! groups, whether they may leave the host) and every group's ingress rules, applied by one
-//! background loop that renders the whole state and swaps it in (`berth_net::firewall`).
+//! background loop that renders the whole state and swaps it in (`berth_firewall`).
 //!
 //! Changes made while an apply runs are folded into the next one, so a burst of starting
 //! tasks costs a few applies, not one each. Each change gets a generation number; a task
@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use berth_firewall::Backend;
+use berth_firewall::{self as firewall, FirewallState, GuardedTask};
 use berth_model::ResourceArn;
 use berth_model::network::TaskNetwork;
 use berth_model::security_groups::{GroupIngress, security_group_arn};
-pub use berth_net::firewall::Backend;
-use berth_net::firewall::{self, FirewallState, GuardedTask};
 use tokio::sync::{Notify, watch};
 
 /// How long a starting task waits for its groups' rules to arrive before it runs anyway

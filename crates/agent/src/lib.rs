@@ -90,7 +90,7 @@ pub struct AgentConfig {
     /// Task supervisors kept started ahead of need, their sandboxes made (0: none).
     pub warm_supervisors: usize,
     /// What enforces security groups (`None`: nothing, with a warning at start).
-    pub firewall: Option<berth_net::firewall::Backend>,
+    pub firewall: Option<berth_firewall::Backend>,
 }
 
 impl AgentConfig {

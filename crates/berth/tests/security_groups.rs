@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration, Task,
 };
-use berth_net::firewall::{self, Backend};
+use berth_firewall::{self as firewall, Backend};
 use berth_testsupport::Berth;
 use berth_testsupport::netns::{HTTP_SERVER, Outside, connects_from, eventually, http_get};
 use berth_testsupport::tasks::{

@@ -3,13 +3,11 @@
 //! a bridge or to a MAC address; `address.rs` adds addresses and the default route;
 //! `bridge.rs` keeps the node's bridge with each subnet's gateway address;
 //! `task_interface.rs` wires a task's veth, address and route in one go;
-//! `loopback.rs` brings `lo` up; `firewall/` enforces security groups and egress (nftables,
-//! or iptables where `nft` is missing). Each task's network namespace is its supervisor's own (an
+//! `loopback.rs` brings `lo` up (security groups are enforced by `berth-firewall`). Each task's network namespace is its supervisor's own (an
 //! `unshare`, so it lives exactly as long as the task and its veth goes with it).
 
 mod address;
 mod bridge;
-pub mod firewall;
 mod link;
 mod loopback;
 mod netlink;

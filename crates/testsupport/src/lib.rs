@@ -7,7 +7,7 @@ pub mod oci;
 pub mod registry;
 pub mod tasks;
 
-use berth_net::firewall::{self, Backend};
+use berth_firewall::{self as firewall, Backend};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

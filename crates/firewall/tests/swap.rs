@@ -4,8 +4,8 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+use berth_firewall::{self as firewall, Backend, FirewallState, GuardedTask};
 use berth_model::security_groups::{GroupIngress, IngressRule, IngressSource};
-use berth_net::firewall::{self, Backend, FirewallState, GuardedTask};
 
 fn state(addresses: &[[u8; 4]]) -> FirewallState {
     FirewallState {

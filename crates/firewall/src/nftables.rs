@@ -122,7 +122,7 @@ fn rule_text(rule: &IngressRule, index_of: &impl Fn(&str) -> Option<usize>) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::firewall::tests::sample;
+    use crate::tests::sample;
 
     #[test]
     fn the_ruleset_guards_each_task_by_its_groups() {

@@ -167,7 +167,7 @@ fn iptables_checked(args: &[&str]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::firewall::tests::sample;
+    use crate::tests::sample;
 
     #[test]
     fn rules_spell_out_each_group_member() {
