@@ -252,6 +252,8 @@ impl From<Ec2Error> for Ec2Failure {
             Ec2Code::GroupDuplicate => "InvalidGroup.Duplicate",
             Ec2Code::GroupReserved => "InvalidGroup.Reserved",
             Ec2Code::PermissionDuplicate => "InvalidPermission.Duplicate",
+            Ec2Code::PermissionNotFound => "InvalidPermission.NotFound",
+            Ec2Code::RuleIdNotFound => "InvalidSecurityGroupRuleId.NotFound",
             Ec2Code::NetworkInterfaceNotFound => "InvalidNetworkInterfaceID.NotFound",
             Ec2Code::SubnetConflict => "InvalidSubnet.Conflict",
             Ec2Code::SubnetRange => "InvalidSubnet.Range",

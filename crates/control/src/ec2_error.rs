@@ -29,6 +29,10 @@ pub enum Ec2Code {
     GroupReserved,
     /// The rule is already there.
     PermissionDuplicate,
+    /// None of the rules to revoke is there.
+    PermissionNotFound,
+    /// No such security group rule id.
+    RuleIdNotFound,
     /// No such network interface.
     NetworkInterfaceNotFound,
     /// A subnet's block overlaps another's.

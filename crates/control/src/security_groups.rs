@@ -318,7 +318,9 @@ impl Ecs {
     }
 
     /// RevokeSecurityGroupIngress: removes the rules the permissions spell out, or those
-    /// with the ids given; rules the group does not have are reported back, not errors.
+    /// with the ids given. As in EC2, requested rules the group does not have are reported
+    /// back when others were removed, and an error when none was; an unknown rule id is an
+    /// error and removes nothing.
     pub async fn revoke_ingress(
         &self,
         scope: &AccountRegion,
@@ -345,13 +347,19 @@ impl Ecs {
                     Some(at) => outcome.revoked.push(found.ingress.remove(at)),
                     None => {
                         return Err(Ec2Error::client(
-                            Ec2Code::InvalidParameterValue,
+                            Ec2Code::RuleIdNotFound,
                             format!("The security group rule ID '{id}' does not exist"),
                         ));
                     }
                 }
             }
-            if outcome.revoked.is_empty() || self.replace_group(scope, &found, revision).await? {
+            if outcome.revoked.is_empty() {
+                return Err(Ec2Error::client(
+                    Ec2Code::PermissionNotFound,
+                    "The specified rule does not exist in this security group.",
+                ));
+            }
+            if self.replace_group(scope, &found, revision).await? {
                 return Ok(outcome);
             }
         }

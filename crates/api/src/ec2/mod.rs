@@ -48,7 +48,15 @@ pub async fn serve(
                 )
             })?;
         let params = Params::parse(&body);
-        let action = params.required("Action")?.to_owned();
+        let action = params
+            .required("Action")
+            .map_err(|_| {
+                Ec2Failure::new(
+                    "MissingAction",
+                    "The request must contain the parameter Action",
+                )
+            })?
+            .to_owned();
         let span = tracing::debug_span!("ec2", %request_id, %action);
         dispatch(&state.ecs, &caller.scope, &action, &params, &request_id)
             .instrument(span)
