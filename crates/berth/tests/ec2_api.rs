@@ -214,7 +214,13 @@ async fn vpcs_and_subnets_are_made_listed_and_deleted_as_in_ec2() {
     let task = run_in(&setup.berth, &subnet_id, &[&group_id])
         .await
         .unwrap();
-    let running = wait_for_all(&ecs, &[task.clone()], "RUNNING", Duration::from_secs(60)).await;
+    let running = wait_for_all(
+        &ecs,
+        std::slice::from_ref(&task),
+        "RUNNING",
+        Duration::from_secs(60),
+    )
+    .await;
     let address = berth_testsupport::tasks::attachment_detail(&running[0], "privateIPv4Address");
     assert!(address.starts_with(&block(201, "")), "{address}");
     cli.fails(
@@ -419,7 +425,13 @@ async fn security_groups_and_their_rules_follow_ec2() {
     let task = run_in(&setup.berth, "subnet-12345678", &[&web])
         .await
         .unwrap();
-    wait_for_all(&ecs, &[task.clone()], "RUNNING", Duration::from_secs(60)).await;
+    wait_for_all(
+        &ecs,
+        std::slice::from_ref(&task),
+        "RUNNING",
+        Duration::from_secs(60),
+    )
+    .await;
     cli.fails(
         "DependencyViolation",
         &["delete-security-group", "--group-id", &web],
