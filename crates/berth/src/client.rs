@@ -150,6 +150,41 @@ pub async fn call_ecs(
     json_response(endpoint, response).await
 }
 
+/// The default subnet of the caller's default VPC, asked of berth's EC2 API as `aws ec2
+/// describe-subnets --filters Name=default-for-az,Values=true` would.
+pub async fn default_subnet(endpoint: &Endpoint) -> anyhow::Result<String> {
+    let headers = [(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    let form = "Action=DescribeSubnets&Version=2016-11-15\
+                &Filter.1.Name=default-for-az&Filter.1.Value.1=true";
+    let response = send(endpoint, "POST", "/", &headers, full(form)).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let xml = String::from_utf8_lossy(&bytes);
+    // berth's own answer, so the first element of each name is the one meant.
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = xml.find(&open)? + open.len();
+        let end = xml[start..].find(&format!("</{name}>"))?;
+        Some(xml[start..start + end].to_owned())
+    };
+    if !status.is_success() {
+        bail!(
+            "{}: {}",
+            element("Code").unwrap_or_else(|| "error".into()),
+            element("Message").unwrap_or_default()
+        );
+    }
+    element("subnetId").with_context(|| {
+        format!(
+            "berth at http://{} has no default subnet",
+            endpoint.authority
+        )
+    })
+}
+
 /// A runtime for one CLI command.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()

@@ -37,7 +37,7 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
     }
     let family = ad_hoc_family(&flags.image);
     // Independent calls go together: their writes share the server's commits.
-    let (created, registered) = tokio::join!(
+    let (created, registered, subnet) = tokio::join!(
         call_ecs(endpoint, "CreateCluster", json!({ "clusterName": cluster })),
         call_ecs(
             endpoint,
@@ -50,9 +50,11 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
                 "memory": memory,
                 "containerDefinitions": [container],
             }),
-        )
+        ),
+        client::default_subnet(endpoint),
     );
     created?;
+    let subnet = subnet?;
     let registered = registered?;
     let definition = registered["taskDefinition"]["taskDefinitionArn"]
         .as_str()
@@ -66,7 +68,11 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
             "taskDefinition": definition,
             "launchType": "FARGATE",
             "startedBy": "berth-run",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-berth-run"]}},
+            // As `docker run`: the default network, and a way out.
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": [subnet],
+                "assignPublicIp": "ENABLED",
+            }},
         }),
     )
     .await?;

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair, NetworkMode, TaskOverride,
 };
+use berth_testsupport::netns::{Outside, connects_from};
 use berth_testsupport::register_fargate_with;
 use berth_testsupport::tasks::{
-    TaskSetup, assert_released, exit_code, register, run, task_id, wait_for,
+    TaskSetup, assert_released, attachment_detail, exit_code, register, run, task_id, wait_for,
 };
 
 async fn setup() -> TaskSetup {
@@ -244,7 +245,25 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let arn = text(&out.stdout).trim().to_owned();
     let id = arn.rsplit('/').next().unwrap().to_owned();
-    wait_for(&berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
+    let running = wait_for(&berth.ecs(), &arn, "RUNNING", Duration::from_secs(60)).await;
+    // In the default subnet, with a way out (as `docker run`).
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = berth.aws_json(
+        dir.path(),
+        &[
+            "ec2",
+            "describe-subnets",
+            "--filters",
+            "Name=default-for-az,Values=true",
+        ],
+    );
+    assert_eq!(
+        attachment_detail(&running, "subnetId"),
+        defaults["Subnets"][0]["SubnetId"].as_str().unwrap()
+    );
+    let outside = Outside::create(berth.network_slot());
+    let supervisor = berth.supervisor_pid(&id).expect("the task's supervisor");
+    assert!(connects_from(supervisor, outside.address, 9000));
     let ps = text(&berth.cli(&["ps"]).stdout);
     assert!(ps.contains(&id) && ps.contains("RUNNING"), "{ps}");
     let deadline = Instant::now() + Duration::from_secs(10);
