@@ -17,7 +17,7 @@
 mod iptables;
 mod nftables;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
@@ -120,7 +120,7 @@ pub fn apply(backend: Backend, bridge: &str, state: &FirewallState) -> std::io::
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")?;
     bridged_traffic_to_ip_hooks()?;
     match backend {
-        Backend::Nftables => run("nft", &["-f", "-"], &nftables::ruleset(bridge, state)),
+        Backend::Nftables => run_nft(&nftables::ruleset(bridge, state)),
         Backend::Iptables => {
             run(
                 "iptables-restore",
@@ -169,6 +169,41 @@ fn bridged_traffic_to_ip_hooks() -> std::io::Result<()> {
     })
 }
 
+/// Runs `nft -f -` with `script` and returns as soon as the kernel has committed it.
+///
+/// nft closes its netlink socket on the way out, and the kernel makes that close wait until
+/// the rules the commit replaced are freed — an RCU grace period, 5–10 ms here, on every
+/// task's way to RUNNING if waited for. With `--echo`, nft prints what it applied and then
+/// `# new generation N ...` before that close, so the commit is known to be in force there;
+/// the process finishes on a thread of its own.
+fn run_nft(script: &str) -> std::io::Result<()> {
+    let mut child = Command::new("nft")
+        .args(["--echo", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run nft: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let mut echoed = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut line = String::new();
+    while echoed.read_line(&mut line)? > 0 {
+        if line.starts_with("# new generation") {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut echoed, &mut std::io::sink());
+                let _ = child.wait();
+            });
+            return Ok(());
+        }
+        line.clear();
+    }
+    // No commit echoed: nft failed (its status and message say why), or it is one that does
+    // not echo the generation and its exit is the only sign.
+    finished("nft", child.wait_with_output()?)
+}
+
 /// Runs `program args` with `input` on its standard input; its standard error becomes the
 /// error's message.
 fn run(program: &str, args: &[&str], input: &str) -> std::io::Result<()> {
@@ -182,7 +217,11 @@ fn run(program: &str, args: &[&str], input: &str) -> std::io::Result<()> {
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input.as_bytes())?;
     }
-    let output = child.wait_with_output()?;
+    finished(program, child.wait_with_output()?)
+}
+
+/// A finished process's outcome: its standard error is the error's message.
+fn finished(program: &str, output: std::process::Output) -> std::io::Result<()> {
     if output.status.success() {
         return Ok(());
     }
