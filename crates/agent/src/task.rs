@@ -428,7 +428,11 @@ impl Runner {
                 Phase::Running => {
                     // RUNNING means reachable as its security groups say.
                     if let Some((firewall, generation)) = &self.firewall {
+                        let since = std::time::Instant::now();
                         firewall.in_force(key, *generation).await;
+                        // The rules are applied while the task starts: this is what they
+                        // added to its start (BENCHMARKS.md).
+                        tracing::debug!(task = %key, micros = since.elapsed().as_micros(), "rules in force");
                     }
                     Some(TaskStatus::Running)
                 }

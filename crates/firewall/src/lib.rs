@@ -132,6 +132,11 @@ pub fn apply(backend: Backend, bridge: &str, state: &FirewallState) -> std::io::
     }
 }
 
+/// The script [`apply`] hands `nft` for `state` on `bridge` (for benchmarks and debugging).
+pub fn nft_script(bridge: &str, state: &FirewallState) -> String {
+    nftables::ruleset(bridge, state)
+}
+
 /// Removes every rule of bridge `bridge` (nothing to do if there are none).
 pub fn remove(backend: Backend, bridge: &str) -> std::io::Result<()> {
     match backend {
