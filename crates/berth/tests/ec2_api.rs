@@ -8,9 +8,9 @@
 use std::process::Output;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+use aws_sdk_ecs::types::LaunchType;
 use berth_testsupport::Berth;
-use berth_testsupport::tasks::{TaskSetup, register, wait_for_all};
+use berth_testsupport::tasks::{TaskSetup, network_in, register, wait_for_all};
 use serde_json::Value;
 
 /// A task that only waits (until SIGTERM).
@@ -81,21 +81,12 @@ fn string(value: &Value, field: &str) -> String {
 }
 
 async fn run_in(berth: &Berth, subnet: &str, groups: &[&str]) -> Result<String, String> {
-    let awsvpc = AwsVpcConfiguration::builder()
-        .subnets(subnet)
-        .set_security_groups(Some(groups.iter().map(|g| g.to_string()).collect()))
-        .build()
-        .unwrap();
     berth
         .ecs()
         .run_task()
         .task_definition("idle")
         .launch_type(LaunchType::Fargate)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(awsvpc)
-                .build(),
-        )
+        .network_configuration(network_in(subnet, groups, false))
         .send()
         .await
         .map(|out| out.tasks()[0].task_arn().unwrap().to_owned())

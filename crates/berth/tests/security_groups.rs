@@ -11,14 +11,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration, Task,
-};
+use aws_sdk_ecs::types::{LaunchType, Task};
 use berth_firewall::{self as firewall, Backend};
 use berth_testsupport::Berth;
 use berth_testsupport::netns::{HTTP_SERVER, Outside, connects_from, eventually, http_get};
 use berth_testsupport::tasks::{
-    TaskSetup, assert_released, attachment_detail, register, task_id, wait_for_all,
+    TaskSetup, assert_released, attachment_detail, network_in, register, task_id, wait_for_all,
 };
 
 /// A task that only waits (until SIGTERM).
@@ -29,28 +27,12 @@ const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 const RULE_CHANGE: Duration = Duration::from_secs(3);
 
 async fn run_in(berth: &Berth, family: &str, groups: &[&str], public: bool) -> String {
-    let awsvpc = AwsVpcConfiguration::builder()
-        .subnets("subnet-12345678")
-        .set_security_groups(
-            (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect()),
-        )
-        .assign_public_ip(if public {
-            AssignPublicIp::Enabled
-        } else {
-            AssignPublicIp::Disabled
-        })
-        .build()
-        .unwrap();
     let out = berth
         .ecs()
         .run_task()
         .task_definition(family)
         .launch_type(LaunchType::Fargate)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(awsvpc)
-                .build(),
-        )
+        .network_configuration(network_in("subnet-12345678", groups, public))
         .send()
         .await
         .unwrap();

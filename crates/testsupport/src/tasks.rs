@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{
-    AwsVpcConfiguration, ContainerDefinition, LaunchType, NetworkConfiguration, Task, TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, LaunchType, NetworkConfiguration,
+    Task, TaskOverride,
 };
 
 use crate::oci::{Layout, busybox_image};
@@ -77,13 +78,26 @@ impl TaskSetup {
 
 /// The awsvpc network configuration every Fargate RunTask needs.
 pub fn network() -> NetworkConfiguration {
-    NetworkConfiguration::builder()
-        .awsvpc_configuration(
-            AwsVpcConfiguration::builder()
-                .subnets("subnet-12345678")
-                .build()
-                .unwrap(),
+    network_in("subnet-12345678", &[], false)
+}
+
+/// An awsvpc configuration: `subnet`, security `groups` (none: the VPC's default group) and,
+/// with `public`, a public IP (a way out of the host).
+pub fn network_in(subnet: &str, groups: &[&str], public: bool) -> NetworkConfiguration {
+    let awsvpc = AwsVpcConfiguration::builder()
+        .subnets(subnet)
+        .set_security_groups(
+            (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect()),
         )
+        .assign_public_ip(if public {
+            AssignPublicIp::Enabled
+        } else {
+            AssignPublicIp::Disabled
+        })
+        .build()
+        .unwrap();
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(awsvpc)
         .build()
 }
 
