@@ -276,6 +276,31 @@ impl Ecs {
         }
     }
 
+    /// EC2's Describe* listing: every record under `prefix`, or — given `ids` — exactly the
+    /// record at `key(id)` for each, in order, failing with `missing(id)` for one that is not
+    /// there.
+    pub(crate) async fn all_or_named<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: String,
+        ids: &[String],
+        key: impl Fn(&str) -> String,
+        missing: impl Fn(&str) -> Ec2Error,
+    ) -> Result<Vec<T>, Ec2Error> {
+        if ids.is_empty() {
+            let found = self.store.range(KeyRange::prefix(prefix), None).await?;
+            return Ok(found
+                .kvs
+                .iter()
+                .map(records::decode)
+                .collect::<Result<_, _>>()?);
+        }
+        let mut named = Vec::with_capacity(ids.len());
+        for id in ids {
+            named.push(self.read(&key(id)).await?.ok_or_else(|| missing(id))?);
+        }
+        Ok(named)
+    }
+
     pub(crate) async fn read_raw(&self, key: &str) -> Result<Option<String>, Ec2Error> {
         let found = self.store.range(KeyRange::key(key), None).await?;
         Ok(found

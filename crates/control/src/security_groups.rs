@@ -180,23 +180,15 @@ impl Ecs {
                 .ok_or_else(|| group_not_found(name))?;
             wanted_ids.push(id);
         }
-        let mut groups = Vec::new();
-        if wanted_ids.is_empty() && query.group_names.is_empty() {
-            let found = self
-                .store
-                .range(KeyRange::prefix(keys::security_groups(scope)), None)
-                .await?;
-            for kv in &found.kvs {
-                groups.push(records::decode::<SecurityGroupRecord>(kv)?);
-            }
-        } else {
-            for id in &wanted_ids {
-                groups.push(
-                    self.security_group(scope, &GroupRef::Id(id.clone()))
-                        .await?,
-                );
-            }
-        }
+        // (Names given resolve to ids above, or fail: no ids means no names either.)
+        let groups: Vec<SecurityGroupRecord> = self
+            .all_or_named(
+                keys::security_groups(scope),
+                &wanted_ids,
+                |id| keys::security_group(scope, id),
+                group_not_found,
+            )
+            .await?;
         let mut passed = Vec::new();
         for group in groups {
             if passes(&query.filters, |name| group_filter_values(&group, name))? {

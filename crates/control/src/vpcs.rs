@@ -8,7 +8,7 @@
 
 use berth_model::AccountRegion;
 use berth_model::network::{Ipv4Network, TaskNetwork};
-use berth_store::{Compare, KeyRange, Op, Txn};
+use berth_store::{Compare, Op, Txn};
 
 use crate::ec2_error::{Ec2Code, Ec2Error};
 use crate::ec2_filters::{Filter, passes};
@@ -77,12 +77,7 @@ impl Ecs {
     pub async fn vpc(&self, scope: &AccountRegion, id: &str) -> Result<VpcRecord, Ec2Error> {
         self.read::<VpcRecord>(&keys::vpc(scope, id))
             .await?
-            .ok_or_else(|| {
-                Ec2Error::client(
-                    Ec2Code::VpcNotFound,
-                    format!("The vpc ID '{id}' does not exist"),
-                )
-            })
+            .ok_or_else(|| vpc_not_found(id))
     }
 
     /// DescribeVpcs.
@@ -93,20 +88,14 @@ impl Ecs {
         filters: &[Filter],
     ) -> Result<Vec<VpcRecord>, Ec2Error> {
         self.default_vpc(scope).await?;
-        let mut vpcs = Vec::new();
-        if ids.is_empty() {
-            let found = self
-                .store
-                .range(KeyRange::prefix(keys::vpcs(scope)), None)
-                .await?;
-            for kv in &found.kvs {
-                vpcs.push(records::decode::<VpcRecord>(kv)?);
-            }
-        } else {
-            for id in ids {
-                vpcs.push(self.vpc(scope, id).await?);
-            }
-        }
+        let vpcs: Vec<VpcRecord> = self
+            .all_or_named(
+                keys::vpcs(scope),
+                ids,
+                |id| keys::vpc(scope, id),
+                vpc_not_found,
+            )
+            .await?;
         let mut passed = Vec::new();
         for vpc in vpcs {
             let values = |name: &str| {
@@ -210,24 +199,14 @@ impl Ecs {
         filters: &[Filter],
     ) -> Result<Vec<SubnetView>, Ec2Error> {
         self.default_vpc(scope).await?;
-        let mut subnets = Vec::new();
-        if ids.is_empty() {
-            let found = self
-                .store
-                .range(KeyRange::prefix(keys::subnets(scope)), None)
-                .await?;
-            for kv in &found.kvs {
-                subnets.push(records::decode::<SubnetRecord>(kv)?);
-            }
-        } else {
-            for id in ids {
-                subnets.push(
-                    self.read::<SubnetRecord>(&keys::subnet(scope, id))
-                        .await?
-                        .ok_or_else(|| subnet_not_found(id))?,
-                );
-            }
-        }
+        let subnets: Vec<SubnetRecord> = self
+            .all_or_named(
+                keys::subnets(scope),
+                ids,
+                |id| keys::subnet(scope, id),
+                subnet_not_found,
+            )
+            .await?;
         let claimed = self.claimed_addresses().await?;
         let mut passed = Vec::new();
         for subnet in subnets {
@@ -387,6 +366,13 @@ impl Ecs {
         }
         Ok(passed)
     }
+}
+
+fn vpc_not_found(id: &str) -> Ec2Error {
+    Ec2Error::client(
+        Ec2Code::VpcNotFound,
+        format!("The vpc ID '{id}' does not exist"),
+    )
 }
 
 fn subnet_not_found(id: &str) -> Ec2Error {
