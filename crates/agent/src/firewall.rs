@@ -73,11 +73,12 @@ impl Firewall {
         })
     }
 
-    /// Stops guarding task `key` (its address may go to another task next).
-    pub fn remove_task(&self, key: &str) {
+    /// Stops guarding task `key` (its address may go to another task next); returns the
+    /// generation to wait for.
+    pub fn remove_task(&self, key: &str) -> u64 {
         self.change(|desired| {
             desired.tasks.remove(key);
-        });
+        })
     }
 
     /// Every group's rules, as the control plane has them now.
@@ -113,7 +114,7 @@ impl Firewall {
             match tokio::time::timeout_at(deadline, applied.changed()).await {
                 Ok(Ok(())) => {}
                 _ => {
-                    tracing::warn!(task = %key, "security group rules not in force yet; the task starts anyway");
+                    tracing::warn!(task = %key, generation, "the firewall has not applied this change yet; going on");
                     return;
                 }
             }

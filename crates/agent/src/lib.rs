@@ -332,7 +332,7 @@ impl Agent {
             pool: self.pool.clone(),
             pulls: self.pulls.clone(),
             reports,
-            firewall: guard.clone(),
+            firewall: guard,
         };
         let finished = finished.clone();
         let supervisor_dir = self.config.supervisor_dir(&task::task_id(&assignment));
@@ -342,10 +342,6 @@ impl Agent {
                 runner.adopt(assignment, stop_rx).await;
             } else {
                 runner.run(assignment, stop_rx).await;
-            }
-            // Before STOPPED is stored, so the address is unguarded before it is reused.
-            if let Some((firewall, _)) = guard {
-                firewall.remove_task(&key);
             }
             // The last reports are sent before the task counts as done. Its supervisor's
             // state goes only then: until STOPPED is stored, a restarted berth needs it.

@@ -91,7 +91,10 @@ impl Runner {
         match self.prepare(&assignment, &id, &scratch, &mut stop).await {
             Ok(connection) => self.follow(&assignment, &id, connection, stop).await,
             Err(reason) => {
-                self.release(&id, &assignment.definition).await;
+                tokio::join!(
+                    self.release(&id, &assignment.definition),
+                    self.unguard(&assignment.key)
+                );
                 self.report(
                     &assignment.key,
                     TaskReport {
@@ -465,7 +468,7 @@ impl Runner {
             observed_at: Some(Timestamp::now()),
             ..TaskReport::default()
         };
-        self.release(id, &assignment.definition).await;
+        tokio::join!(self.release(id, &assignment.definition), self.unguard(key));
         tracing::debug!(task = %id, "released");
         let finished = state.as_ref().is_some_and(|s| s.phase == Phase::Stopped);
         let (stop_code, reason) = match state.as_ref().and_then(|s| s.stop.clone()) {
@@ -697,6 +700,16 @@ impl Runner {
                 None => Err(error),
             },
             Err(error) => Err(error),
+        }
+    }
+
+    /// Takes the task's address out of the firewall and waits until that is in force: STOPPED
+    /// frees the address for another task, which must not inherit this one's place in its
+    /// security groups.
+    async fn unguard(&self, key: &str) {
+        if let Some((firewall, _)) = &self.firewall {
+            let generation = firewall.remove_task(key);
+            firewall.in_force(key, generation).await;
         }
     }
 
