@@ -170,6 +170,16 @@ impl Runner {
                         "ResourceInitializationError: failed to create the task's cgroup: {error}"
                     )
                 })?;
+            // Directory made: now the kernel's wait before the first cgroup move (see
+            // begin_migration_grace_period) can run while the rest is prepared. It holds the
+            // cgroup lock meanwhile, so it starts only after our own mkdir. One at a time:
+            // while tasks start in numbers, the kernel's lock stays warm anyway.
+            if !GRACE_PERIOD_STARTED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                tokio::task::spawn_blocking(|| {
+                    cgroups::begin_migration_grace_period(Path::new(cgroups::CGROUP_ROOT));
+                    GRACE_PERIOD_STARTED.store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
             if let Some((bridge, network)) = gateway {
                 network::ensure_gateway(&bridge, &network).map_err(|error| {
                     format!(
@@ -179,81 +189,38 @@ impl Runner {
             }
             Ok::<(), String>(())
         });
-        let images = self.obtain_images(key, &definitions).await;
-        // Settled before any return, so that a failed task's release finds the cgroup made.
-        let cgroup = cgroup.await;
-        let digests = images?;
-        self.report(
-            key,
-            TaskReport {
-                status: Some(TaskStatus::Activating),
-                pull_stopped_at: Some(Timestamp::now()),
-                containers: digests
-                    .iter()
-                    .map(|(name, digest)| ContainerReport {
-                        name: name.clone(),
-                        image_digest: Some(digest.clone()),
-                        ..ContainerReport::default()
-                    })
-                    .collect(),
-                ..TaskReport::default()
-            },
-        )
-        .await;
-        if *stop.borrow() {
-            return Err("Task stopped before all its containers started".into());
-        }
-
-        tracing::debug!(task = %id, "images ready");
-        cgroup.map_err(|error| format!("ResourceInitializationError: {error}"))??;
-        // Directory made: now the kernel's wait before the first cgroup move (see
-        // begin_migration_grace_period) can run while the rest is prepared. It holds the
-        // cgroup lock meanwhile, so it starts only after our own mkdir.
-        // One at a time: while tasks start in numbers, the kernel's lock stays warm anyway.
-        if !GRACE_PERIOD_STARTED.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            tokio::task::spawn_blocking(|| {
-                cgroups::begin_migration_grace_period(Path::new(cgroups::CGROUP_ROOT));
-                GRACE_PERIOD_STARTED.store(false, std::sync::atomic::Ordering::Release);
-            });
-        }
-        let overrides: Vec<ContainerOverride> = assignment
-            .task
-            .overrides
-            .as_ref()
-            .and_then(|o| o.container_overrides.clone())
-            .unwrap_or_default();
-        // An awsvpc task is named by its private DNS name, as in Fargate.
-        let (hostname, files) = match &assignment.network {
-            Some(network) => {
-                let dir = self.config.supervisor_dir(id).join("etc");
-                let files = network::write_etc_files(&dir, network).map_err(|error| {
-                    format!(
-                        "ResourceInitializationError: cannot write the task's /etc files: {error}"
-                    )
-                })?;
-                (network.private_dns_name.clone(), files)
+        // The root filesystems are prepared while the cgroup may still be in the making; the
+        // cgroup is settled before any return, so that a failed task's release finds it made.
+        let planned = async {
+            let digests = self.obtain_images(key, &definitions).await?;
+            self.report(
+                key,
+                TaskReport {
+                    status: Some(TaskStatus::Activating),
+                    pull_stopped_at: Some(Timestamp::now()),
+                    containers: digests
+                        .iter()
+                        .map(|(name, digest)| ContainerReport {
+                            name: name.clone(),
+                            image_digest: Some(digest.clone()),
+                            ..ContainerReport::default()
+                        })
+                        .collect(),
+                    ..TaskReport::default()
+                },
+            )
+            .await;
+            if *stop.borrow() {
+                return Err("Task stopped before all its containers started".to_owned());
             }
-            None => (id.chars().take(12).collect(), Vec::new()),
-        };
-        let mut containers = Vec::new();
-        for definition in &definitions {
-            let name = definition.name.clone().unwrap_or_default();
-            let container_override = overrides
-                .iter()
-                .find(|o| o.name.as_deref() == Some(name.as_str()));
-            let planned = self
-                .plan_container(
-                    id,
-                    scratch,
-                    definition,
-                    container_override,
-                    &hostname,
-                    &files,
-                )
+            tracing::debug!(task = %id, "images ready");
+            self.plan_containers(assignment, id, scratch, &definitions)
                 .await
-                .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
-            containers.push(planned);
         }
+        .await;
+        let cgroup = cgroup.await;
+        let (hostname, containers) = planned?;
+        cgroup.map_err(|error| format!("ResourceInitializationError: {error}"))??;
         tracing::debug!(task = %id, "cgroup and root filesystems ready");
         let plan = TaskPlan {
             task_id: id.to_owned(),
@@ -519,6 +486,56 @@ impl Runner {
     }
 
     /// Mounts container `definition`'s root filesystem and decides its spec.
+    /// Every container's plan (root filesystem prepared, OCI spec made) and the task's
+    /// hostname, with the `/etc` files an awsvpc task's containers share.
+    async fn plan_containers(
+        &self,
+        assignment: &Assignment,
+        id: &str,
+        scratch: &Path,
+        definitions: &[ContainerDefinition],
+    ) -> Result<(String, Vec<PlannedContainer>), String> {
+        let overrides: Vec<ContainerOverride> = assignment
+            .task
+            .overrides
+            .as_ref()
+            .and_then(|o| o.container_overrides.clone())
+            .unwrap_or_default();
+        // An awsvpc task is named by its private DNS name, as in Fargate.
+        let (hostname, files) = match &assignment.network {
+            Some(network) => {
+                let dir = self.config.supervisor_dir(id).join("etc");
+                let files = network::write_etc_files(&dir, network).map_err(|error| {
+                    format!(
+                        "ResourceInitializationError: cannot write the task's /etc files: {error}"
+                    )
+                })?;
+                (network.private_dns_name.clone(), files)
+            }
+            None => (id.chars().take(12).collect(), Vec::new()),
+        };
+        let mut containers = Vec::new();
+        for definition in definitions {
+            let name = definition.name.clone().unwrap_or_default();
+            let container_override = overrides
+                .iter()
+                .find(|o| o.name.as_deref() == Some(name.as_str()));
+            let planned = self
+                .plan_container(
+                    id,
+                    scratch,
+                    definition,
+                    container_override,
+                    &hostname,
+                    &files,
+                )
+                .await
+                .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
+            containers.push(planned);
+        }
+        Ok((hostname, containers))
+    }
+
     async fn plan_container(
         &self,
         id: &str,
