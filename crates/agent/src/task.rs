@@ -76,6 +76,14 @@ pub async fn send_reports(
     }
 }
 
+/// A task's containers as planned: its hostname, each container's plan, and the digest of
+/// the image manifest each root filesystem was made from (by container name).
+struct Planned {
+    hostname: String,
+    containers: Vec<PlannedContainer>,
+    manifests: HashMap<String, String>,
+}
+
 /// What the runner has told the control plane so far.
 #[derive(Default)]
 struct Relayed {
@@ -189,9 +197,12 @@ impl Runner {
             }
             Ok::<(), String>(())
         });
-        // The root filesystems are prepared while the cgroup may still be in the making; the
-        // cgroup is settled before any return, so that a failed task's release finds it made.
-        let planned = async {
+        // The root filesystems are prepared while the cgroup may still be in the making and
+        // — from the images stored here, the common case — while the registry is asked
+        // whether they are still current; a plan made from an image it has replaced is given
+        // back and made again. The cgroup is settled before any return, so that a failed
+        // task's release finds it made.
+        let checked = async {
             let digests = self.obtain_images(key, &definitions).await?;
             self.report(
                 key,
@@ -210,16 +221,36 @@ impl Runner {
                 },
             )
             .await;
-            if *stop.borrow() {
-                return Err("Task stopped before all its containers started".to_owned());
-            }
             tracing::debug!(task = %id, "images ready");
-            self.plan_containers(assignment, id, scratch, &definitions)
-                .await
-        }
-        .await;
+            Ok::<_, String>(digests)
+        };
+        let early = self.plan_containers(assignment, id, scratch, &definitions);
+        let planned = match tokio::join!(checked, early) {
+            (Ok(digests), Ok(early)) if early.manifests == digests => Ok(early),
+            (checked, _) => {
+                // Also what a plan that failed half-way made.
+                self.discard(id, &definitions).await;
+                match checked {
+                    Ok(_) => {
+                        self.plan_containers(assignment, id, scratch, &definitions)
+                            .await
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        let planned = match planned {
+            Ok(_) if *stop.borrow() => {
+                Err("Task stopped before all its containers started".to_owned())
+            }
+            other => other,
+        };
         let cgroup = cgroup.await;
-        let (hostname, containers) = planned?;
+        let Planned {
+            hostname,
+            containers,
+            ..
+        } = planned?;
         cgroup.map_err(|error| format!("ResourceInitializationError: {error}"))??;
         tracing::debug!(task = %id, "cgroup and root filesystems ready");
         let plan = TaskPlan {
@@ -494,7 +525,7 @@ impl Runner {
         id: &str,
         scratch: &Path,
         definitions: &[ContainerDefinition],
-    ) -> Result<(String, Vec<PlannedContainer>), String> {
+    ) -> Result<Planned, String> {
         let overrides: Vec<ContainerOverride> = assignment
             .task
             .overrides
@@ -515,12 +546,13 @@ impl Runner {
             None => (id.chars().take(12).collect(), Vec::new()),
         };
         let mut containers = Vec::new();
+        let mut manifests = HashMap::new();
         for definition in definitions {
             let name = definition.name.clone().unwrap_or_default();
             let container_override = overrides
                 .iter()
                 .find(|o| o.name.as_deref() == Some(name.as_str()));
-            let planned = self
+            let (planned, manifest) = self
                 .plan_container(
                     id,
                     scratch,
@@ -531,9 +563,33 @@ impl Runner {
                 )
                 .await
                 .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
+            manifests.insert(name, manifest);
             containers.push(planned);
         }
-        Ok((hostname, containers))
+        Ok(Planned {
+            hostname,
+            containers,
+            manifests,
+        })
+    }
+
+    /// Gives back whatever root filesystems a plan that will not run made (from images the
+    /// registry has since replaced, or half-way before it failed).
+    async fn discard(&self, id: &str, definitions: &[ContainerDefinition]) {
+        let images = self.images.clone();
+        let ids: Vec<String> = definitions
+            .iter()
+            .map(|d| format!("{id}-{}", d.name.as_deref().unwrap_or_default()))
+            .collect();
+        let id = id.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            for rootfs in ids {
+                if let Err(error) = images.unmount_rootfs(&rootfs) {
+                    tracing::warn!(%error, task = %id, "cannot remove a root filesystem");
+                }
+            }
+        })
+        .await;
     }
 
     async fn plan_container(
@@ -544,7 +600,7 @@ impl Runner {
         container_override: Option<&ContainerOverride>,
         hostname: &str,
         files: &[(PathBuf, String)],
-    ) -> Result<PlannedContainer, String> {
+    ) -> Result<(PlannedContainer, String), String> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
         // The writable layer on disk; the mount point, made and removed for every task, on
@@ -660,7 +716,7 @@ impl Runner {
         let spec = generate(&config).map_err(|e| e.to_string())?;
         let logs = scratch.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        Ok(PlannedContainer {
+        let planned = PlannedContainer {
             rootfs: RootfsMount {
                 lowers: overlay.lowers,
                 upper: overlay.upper,
@@ -693,7 +749,8 @@ impl Runner {
             log: log_path(scratch, &name),
             exited_marker: exited_marker(scratch, &name),
             name,
-        })
+        };
+        Ok((planned, rootfs.manifest))
     }
 
     /// The image as the pull behavior says: pulled (sharing a pull of it in progress), or the

@@ -7,6 +7,7 @@ use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair, NetworkMode, TaskOverride,
 };
 use berth_testsupport::netns::{Outside, connects_from};
+use berth_testsupport::oci::{Layer, busybox_image};
 use berth_testsupport::register_fargate_with;
 use berth_testsupport::tasks::{
     TaskSetup, assert_released, attachment_detail, exit_code, register, run, task_id, wait_for,
@@ -524,4 +525,49 @@ async fn each_container_gets_its_own_stop_timeout() {
     );
     assert_eq!(exit_code(&task, "stubborn"), Some(137));
     assert_eq!(exit_code(&task, "polite"), Some(0));
+}
+
+#[tokio::test]
+async fn a_tag_moved_in_the_registry_runs_the_image_it_now_names() {
+    // Root filesystems are prepared from the stored image while the registry is asked: a
+    // task must still get the image the tag names now, not the one stored before.
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    let version = |v: &str| {
+        let mut image = busybox_image();
+        image
+            .layers
+            .push(Layer::new().dir("etc").file("etc/version", v));
+        image
+    };
+    let reference = setup.push("moving", &version("3"));
+    register(
+        &ecs,
+        "moving",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&reference)
+            .command("sh")
+            .command("-c")
+            .command("exit $(cat /etc/version)")
+            .build(),
+    )
+    .await;
+    let runs = |expected: i32| {
+        let ecs = ecs.clone();
+        async move {
+            let arn = run(&ecs, "moving", None).await;
+            let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+            assert_eq!(exit_code(&task, "app"), Some(expected), "{task:?}");
+            assert_released(task_id(&arn));
+            task.containers()[0].image_digest().unwrap().to_owned()
+        }
+    };
+    let first = runs(3).await;
+    // The same tag, a new image; the old one stays stored on the node.
+    assert_eq!(setup.push("moving", &version("4")), reference);
+    let second = runs(4).await;
+    assert_ne!(first, second);
+    // And once more from the store, now current.
+    assert_eq!(runs(4).await, second);
 }

@@ -23,6 +23,8 @@ pub struct Rootfs {
     pub path: PathBuf,
     /// What the image says about running it (Entrypoint, Cmd, Env, WorkingDir, User, ...).
     pub config: RunConfig,
+    /// The digest of the image manifest it was made from.
+    pub manifest: String,
 }
 
 /// Why a root filesystem could not be made or removed.
@@ -137,6 +139,7 @@ impl ImageStore {
             id: id.to_owned(),
             path: overlay.target.clone(),
             config: config.config,
+            manifest: record.manifest.to_string(),
         };
         Ok((rootfs, overlay))
     }
