@@ -132,8 +132,13 @@ pub fn subnets(scope: &AccountRegion) -> String {
     format!("{}subnets/", ec2_prefix(scope))
 }
 
-/// Every EC2 resource of every scope (what a node's firewall watches).
+/// Where every scope's EC2 resources begin (what a node's firewall watches)...
 pub const ALL_EC2: &str = "/ec2/";
+
+/// ...and where they end: account ids are 12 digits, which sort before the node-wide
+/// `addresses/`, so `ALL_EC2..SCOPES_END` holds every scope's VPCs, subnets and groups and
+/// none of the addresses that change with every task.
+pub const SCOPES_END: &str = ADDRESSES;
 
 /// Every claimed address, node-wide.
 pub const ADDRESSES: &str = "/ec2/addresses/";
@@ -141,4 +146,21 @@ pub const ADDRESSES: &str = "/ec2/addresses/";
 /// One claimed address.
 pub fn address(address: std::net::Ipv4Addr) -> String {
     format!("{ADDRESSES}{address}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_lies_between_all_ec2_and_the_addresses() {
+        let scope = AccountRegion {
+            account_id: "999999999999".into(),
+            region: "us-east-1".into(),
+        };
+        let inside = |key: &str| (ALL_EC2..SCOPES_END).contains(&key);
+        assert!(inside(&security_group(&scope, "sg-1")));
+        assert!(inside(&subnet(&scope, "subnet-1")));
+        assert!(!inside(&address(std::net::Ipv4Addr::new(10, 0, 0, 1))));
+    }
 }

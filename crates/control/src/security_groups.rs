@@ -512,10 +512,7 @@ impl Ecs {
     /// Every group's ingress rules in every scope, as nodes enforce them, and the store
     /// revision they were read at.
     pub async fn all_group_ingress(&self) -> Result<(Vec<GroupIngress>, Revision), Ec2Error> {
-        let found = self
-            .store
-            .range(KeyRange::prefix(keys::ALL_EC2), None)
-            .await?;
+        let found = self.store.range(every_scope(), None).await?;
         let mut groups = Vec::new();
         for kv in &found.kvs {
             let key = String::from_utf8_lossy(&kv.key);
@@ -539,7 +536,7 @@ impl Ecs {
 
     /// Every change to EC2 resources from `from` on (security groups among them).
     pub fn watch_ec2(&self, from: Revision) -> Result<Watcher, StoreError> {
-        self.store.watch(KeyRange::prefix(keys::ALL_EC2), from)
+        self.store.watch(every_scope(), from)
     }
 
     /// Whether a change is to a security group (what nodes re-read their rules for).
@@ -579,6 +576,14 @@ fn check_text(parameter: &str, value: &str) -> Result<(), Ec2Error> {
         ));
     }
     Ok(())
+}
+
+/// Every scope's EC2 resources, without the node-wide addresses.
+fn every_scope() -> KeyRange {
+    KeyRange {
+        start: keys::ALL_EC2.into(),
+        end: Some(keys::SCOPES_END.into()),
+    }
 }
 
 fn group_not_found(id: &str) -> Ec2Error {
