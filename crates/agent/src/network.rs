@@ -1,6 +1,12 @@
 //! A task's awsvpc interface as its node wires it: the bridge's gateway address (made here),
 //! the veth plan its supervisor carries out, and the files its containers see — `/etc/hosts`,
 //! `/etc/resolv.conf` and `/etc/hostname` — naming the task by its private DNS name.
+//!
+//! The files reach containers as a layer of their own, the topmost of each root filesystem's
+//! lower layers, not as bind mounts (Docker's way): a bind mount needs its target in the
+//! container's filesystem, and making it there copies `/etc` up and creates three files in the
+//! writable layer on disk for every task — inodes made and freed each time — besides three
+//! more mounts for the runtime to resolve.
 
 use std::path::{Path, PathBuf};
 
@@ -26,29 +32,21 @@ pub fn ensure_gateway(bridge: &str, network: &TaskNetwork) -> std::io::Result<()
     berth_net::ensure_gateway(bridge, network.gateway, network.prefix_len)
 }
 
-/// Writes the task's `/etc` files into `dir`; returns them as `(host path, container path)`.
-pub fn write_etc_files(
-    dir: &Path,
-    network: &TaskNetwork,
-) -> std::io::Result<Vec<(PathBuf, String)>> {
-    std::fs::create_dir_all(dir)?;
+/// Writes the task's `/etc` files as a layer rooted at `layer` (`layer/etc/hosts`, ...);
+/// returns the layer.
+pub fn write_etc_layer(layer: &Path, network: &TaskNetwork) -> std::io::Result<PathBuf> {
+    let etc = layer.join("etc");
+    std::fs::create_dir_all(&etc)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let files = [
-        ("hosts", "/etc/hosts", hosts(network)),
-        ("resolv.conf", "/etc/resolv.conf", resolv_conf(&host_resolv)),
-        (
-            "hostname",
-            "/etc/hostname",
-            format!("{}\n", network.private_dns_name),
-        ),
+        ("hosts", hosts(network)),
+        ("resolv.conf", resolv_conf(&host_resolv)),
+        ("hostname", format!("{}\n", network.private_dns_name)),
     ];
-    let mut mounts = Vec::new();
-    for (name, destination, text) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, text)?;
-        mounts.push((path, destination.to_owned()));
+    for (name, text) in files {
+        std::fs::write(etc.join(name), text)?;
     }
-    Ok(mounts)
+    Ok(layer.to_path_buf())
 }
 
 /// Loopback names, and the task's address under its private DNS name and short name.

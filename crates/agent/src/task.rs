@@ -533,17 +533,17 @@ impl Runner {
             .and_then(|o| o.container_overrides.clone())
             .unwrap_or_default();
         // An awsvpc task is named by its private DNS name, as in Fargate.
-        let (hostname, files) = match &assignment.network {
+        let (hostname, etc_layer) = match &assignment.network {
             Some(network) => {
-                let dir = self.config.supervisor_dir(id).join("etc");
-                let files = network::write_etc_files(&dir, network).map_err(|error| {
+                let layer = self.config.supervisor_dir(id).join("etc-layer");
+                let layer = network::write_etc_layer(&layer, network).map_err(|error| {
                     format!(
                         "ResourceInitializationError: cannot write the task's /etc files: {error}"
                     )
                 })?;
-                (network.private_dns_name.clone(), files)
+                (network.private_dns_name.clone(), Some(layer))
             }
-            None => (id.chars().take(12).collect(), Vec::new()),
+            None => (id.chars().take(12).collect(), None),
         };
         let mut containers = Vec::new();
         let mut manifests = HashMap::new();
@@ -559,7 +559,7 @@ impl Runner {
                     definition,
                     container_override,
                     &hostname,
-                    &files,
+                    etc_layer.as_deref(),
                 )
                 .await
                 .map_err(|reason| format!("CannotCreateContainerError: {reason}"))?;
@@ -599,7 +599,7 @@ impl Runner {
         definition: &ContainerDefinition,
         container_override: Option<&ContainerOverride>,
         hostname: &str,
-        files: &[(PathBuf, String)],
+        etc_layer: Option<&Path>,
     ) -> Result<(PlannedContainer, String), String> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
@@ -610,7 +610,7 @@ impl Runner {
         let rootfs_id = format!("{id}-{name}");
         let images = self.images.clone();
         // Prepared here, mounted by the supervisor in its own mount namespace.
-        let (rootfs, overlay) = {
+        let (rootfs, mut overlay) = {
             let (rootfs_id, image, container_scratch) =
                 (rootfs_id.clone(), image.clone(), container_scratch.clone());
             tokio::task::spawn_blocking(move || {
@@ -620,6 +620,10 @@ impl Runner {
             .map_err(|e| e.to_string())?
             .map_err(|e| berth_image::error_chain(&e))?
         };
+        // The task's /etc files over the image (overlayfs lists the topmost layer first).
+        if let Some(layer) = etc_layer {
+            overlay.lowers.insert(0, layer.to_path_buf());
+        }
         let image_config = &rootfs.config;
         let command = container_override
             .and_then(|o| o.command.clone())
@@ -711,7 +715,6 @@ impl Runner {
             // The supervisor's sandbox namespaces, joined once it has made them.
             shared: SharedNamespaces::default(),
             init,
-            files: files.to_vec(),
         };
         let spec = generate(&config).map_err(|e| e.to_string())?;
         let logs = scratch.join("logs");

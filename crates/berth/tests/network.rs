@@ -137,3 +137,24 @@ async fn an_address_stays_claimed_across_a_kill_9_of_berth() {
         assert_released(task_id(task.task_arn().unwrap()));
     }
 }
+
+#[tokio::test]
+async fn a_tasks_etc_files_name_it_by_its_private_dns_name() {
+    let setup = TaskSetup::start(env!("CARGO_BIN_EXE_berth"), &[]).await;
+    let ecs = setup.berth.ecs();
+    // The files come as a layer over the image: readable, and writable like any file of it.
+    let script = "cat /etc/hostname; hostname; grep -c \"$(hostname)\" /etc/hosts; \
+                  test -f /etc/resolv.conf && \
+                  echo 10.9.9.9 extra >> /etc/hosts && grep -c extra /etc/hosts";
+    register(&ecs, "names", setup.shell("names", script).build()).await;
+    let arns = run_many(&ecs, "names", 1, None).await;
+    let task = &wait_for_all(&ecs, &arns, "STOPPED", Duration::from_secs(60)).await[0];
+    assert_eq!(task.containers()[0].exit_code(), Some(0), "{task:?}");
+    let dns_name = detail(task, "privateDnsName");
+    let logs = setup.berth.cli(&["logs", task_id(&arns[0])]);
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout),
+        format!("{dns_name}\n{dns_name}\n1\n1\n")
+    );
+    assert_released(task_id(&arns[0]));
+}

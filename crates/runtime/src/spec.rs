@@ -96,9 +96,6 @@ pub struct ContainerConfig {
     /// An init process to run the command under (`initProcessEnabled`): the host path of a
     /// static init binary (tini), mounted read-only at [`INIT_PATH`] as Docker mounts its own.
     pub init: Option<PathBuf>,
-    /// Host files bind-mounted over paths in the container — `/etc/hosts`, `/etc/resolv.conf`,
-    /// `/etc/hostname` — as Docker mounts its own: `(host path, container path)`.
-    pub files: Vec<(PathBuf, String)>,
 }
 
 /// Where a container's init process is mounted, as Docker names it.
@@ -185,16 +182,6 @@ pub fn generate(config: &ContainerConfig) -> Result<Spec, SpecError> {
                 "nosuid".into(),
                 "nodev".into(),
             ])
-            .build()
-            .map_err(invalid)?;
-        spec.mounts_mut().get_or_insert_with(Vec::new).push(mount);
-    }
-    for (source, destination) in &config.files {
-        let mount = MountBuilder::default()
-            .destination(destination)
-            .typ("bind")
-            .source(source.clone())
-            .options(vec!["bind".into(), "nosuid".into(), "nodev".into()])
             .build()
             .map_err(invalid)?;
         spec.mounts_mut().get_or_insert_with(Vec::new).push(mount);
@@ -327,7 +314,6 @@ mod tests {
             }],
             shared: SharedNamespaces::default(),
             init: None,
-            files: Vec::new(),
         }
     }
 

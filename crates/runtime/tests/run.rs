@@ -44,7 +44,6 @@ fn config(rootfs: &Path, script: &str, id: &str) -> ContainerConfig {
         rlimits: vec![],
         shared: Default::default(),
         init: None,
-        files: Vec::new(),
     }
 }
 
