@@ -2,7 +2,7 @@
 //! over the on-disk layout of `store.rs`. One per node, shared by every caller.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_model::images::ImageSummary;
@@ -76,6 +76,9 @@ pub struct ImageStore {
     pub(crate) layer_locks: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
     /// Last-used times not yet on disk, and when [`touch`](Self::touch) last wrote them.
     pub(crate) last_used: Mutex<LastUsedWrites>,
+    /// Scratch directories kept for the next root filesystems (see `rootfs.rs`), under `tmp/`,
+    /// which is emptied at open.
+    pub(crate) scratch_pool: Mutex<Vec<PathBuf>>,
 }
 
 #[derive(Default)]
@@ -122,6 +125,7 @@ impl ImageStore {
             index: Mutex::new(index),
             layer_locks: Mutex::new(HashMap::new()),
             last_used: Mutex::new(LastUsedWrites::default()),
+            scratch_pool: Mutex::new(Vec::new()),
         })
     }
 

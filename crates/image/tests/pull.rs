@@ -454,6 +454,50 @@ async fn prune_never_removes_what_a_mounted_rootfs_uses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_scratch_directory_is_reused_with_nothing_of_its_last_container() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let registry = TestRegistry::start();
+    push(&registry, "app", "v1", &layered_image(Compression::Gzip));
+    let reference = format!("{}/app:v1", registry.address());
+    let dir = tempfile::tempdir().unwrap();
+    let images = store(dir.path(), RegistryConfig::default());
+    images.pull(&reference, quiet()).await.unwrap();
+
+    let first = dir.path().join("first");
+    let rootfs = images.mount_rootfs("first", &reference, &first).unwrap();
+    let root_mode = std::fs::metadata(&rootfs.path)
+        .unwrap()
+        .permissions()
+        .mode();
+    let work = std::fs::metadata(first.join("work")).unwrap().ino();
+    // What a container leaves: a directory, a file, a changed root.
+    std::fs::create_dir(rootfs.path.join("left-behind")).unwrap();
+    std::fs::write(rootfs.path.join("etc/hostname"), "mine").unwrap();
+    std::fs::set_permissions(&rootfs.path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    images.unmount_rootfs("first").unwrap();
+    assert!(!first.exists());
+
+    let second = dir.path().join("second");
+    let rootfs = images.mount_rootfs("second", &reference, &second).unwrap();
+    // The same directories (no inodes made), none of the first container's changes.
+    assert_eq!(std::fs::metadata(second.join("work")).unwrap().ino(), work);
+    assert!(!rootfs.path.join("left-behind").exists());
+    assert_eq!(
+        std::fs::read_to_string(rootfs.path.join("etc/hostname")).unwrap(),
+        "top"
+    );
+    assert_eq!(
+        std::fs::metadata(&rootfs.path)
+            .unwrap()
+            .permissions()
+            .mode(),
+        root_mode
+    );
+    assert_merged_view(&rootfs.path);
+    images.unmount_rootfs("second").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftover_root_filesystems_are_cleaned_up() {
     let registry = TestRegistry::start();
     push(&registry, "app", "v1", &layered_image(Compression::Gzip));
