@@ -8,7 +8,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::LaunchType;
+use aws_sdk_ecs::types::{LaunchType, Task};
 use berth_testsupport::Berth;
 use berth_testsupport::tasks::{TaskSetup, network_in, register, wait_for_all};
 use serde_json::Value;
@@ -55,6 +55,24 @@ impl<'a> Cli<'a> {
         serde_json::from_slice(&self.succeeds(args).stdout).expect("aws CLI printed JSON")
     }
 
+    /// While `task` runs, `delete` is refused (`DependencyViolation`); once it has stopped,
+    /// `delete` succeeds and the resource is gone: `describe` and `delete` again answer
+    /// `not_found`.
+    async fn deletable_once_stopped(
+        &self,
+        berth: &Berth,
+        task: &Task,
+        delete: &[&str],
+        describe: &[&str],
+        not_found: &str,
+    ) {
+        self.fails("DependencyViolation", delete);
+        stop(berth, task.task_arn().unwrap()).await;
+        self.succeeds(delete);
+        self.fails(not_found, describe);
+        self.fails(not_found, delete);
+    }
+
     /// `aws ec2 ARGS`, which must fail with EC2 error `code`.
     fn fails(&self, code: &str, args: &[impl AsRef<str>]) {
         let (args, output) = self.run(args);
@@ -91,6 +109,15 @@ async fn run_in(berth: &Berth, subnet: &str, groups: &[&str]) -> Result<String, 
         .await
         .map(|out| out.tasks()[0].task_arn().unwrap().to_owned())
         .map_err(|e| format!("{:?}", e.into_service_error()))
+}
+
+/// A task in `subnet` with `groups`, once RUNNING.
+async fn running_in(berth: &Berth, subnet: &str, groups: &[&str]) -> Task {
+    let arn = run_in(berth, subnet, groups).await.unwrap();
+    let ecs = berth.ecs();
+    wait_for_all(&ecs, &[arn], "RUNNING", Duration::from_secs(60))
+        .await
+        .remove(0)
 }
 
 async fn stop(berth: &Berth, arn: &str) {
@@ -202,32 +229,17 @@ async fn vpcs_and_subnets_are_made_listed_and_deleted_as_in_ec2() {
         &vpc_id,
     ]);
     let group_id = string(&group, "GroupId");
-    let task = run_in(&setup.berth, &subnet_id, &[&group_id])
-        .await
-        .unwrap();
-    let running = wait_for_all(
-        &ecs,
-        std::slice::from_ref(&task),
-        "RUNNING",
-        Duration::from_secs(60),
+    let task = running_in(&setup.berth, &subnet_id, &[&group_id]).await;
+    let address = berth_testsupport::tasks::attachment_detail(&task, "privateIPv4Address");
+    assert!(address.starts_with(&block(201, "")), "{address}");
+    cli.deletable_once_stopped(
+        &setup.berth,
+        &task,
+        &["delete-subnet", "--subnet-id", &subnet_id],
+        &["describe-subnets", "--subnet-ids", &subnet_id],
+        "InvalidSubnetID.NotFound",
     )
     .await;
-    let address = berth_testsupport::tasks::attachment_detail(&running[0], "privateIPv4Address");
-    assert!(address.starts_with(&block(201, "")), "{address}");
-    cli.fails(
-        "DependencyViolation",
-        &["delete-subnet", "--subnet-id", &subnet_id],
-    );
-    stop(&setup.berth, &task).await;
-    cli.succeeds(&["delete-subnet", "--subnet-id", &subnet_id]);
-    cli.fails(
-        "InvalidSubnetID.NotFound",
-        &["describe-subnets", "--subnet-ids", &subnet_id],
-    );
-    cli.fails(
-        "InvalidSubnetID.NotFound",
-        &["delete-subnet", "--subnet-id", &subnet_id],
-    );
 }
 
 #[tokio::test]
@@ -413,30 +425,15 @@ async fn security_groups_and_their_rules_follow_ec2() {
     );
     let ecs = setup.berth.ecs();
     register(&ecs, "idle", setup.shell("idle", IDLE).build()).await;
-    let task = run_in(&setup.berth, "subnet-12345678", &[&web])
-        .await
-        .unwrap();
-    wait_for_all(
-        &ecs,
-        std::slice::from_ref(&task),
-        "RUNNING",
-        Duration::from_secs(60),
+    let task = running_in(&setup.berth, "subnet-12345678", &[&web]).await;
+    cli.deletable_once_stopped(
+        &setup.berth,
+        &task,
+        &["delete-security-group", "--group-id", &web],
+        &["describe-security-groups", "--group-ids", &web],
+        "InvalidGroup.NotFound",
     )
     .await;
-    cli.fails(
-        "DependencyViolation",
-        &["delete-security-group", "--group-id", &web],
-    );
-    stop(&setup.berth, &task).await;
-    cli.ok(&["delete-security-group", "--group-id", &web]);
-    cli.fails(
-        "InvalidGroup.NotFound",
-        &["describe-security-groups", "--group-ids", &web],
-    );
-    cli.fails(
-        "InvalidGroup.NotFound",
-        &["delete-security-group", "--group-id", &web],
-    );
     // With its referrer gone, the other group may go too.
     cli.ok(&["delete-security-group", "--group-id", &lb]);
 }

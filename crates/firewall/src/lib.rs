@@ -182,16 +182,7 @@ fn bridged_traffic_to_ip_hooks() -> std::io::Result<()> {
 /// `# new generation N ...` before that close, so the commit is known to be in force there;
 /// the process finishes on a thread of its own.
 fn run_nft(script: &str) -> std::io::Result<()> {
-    let mut child = Command::new("nft")
-        .args(["--echo", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run nft: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes())?;
-    }
+    let mut child = spawn_fed("nft", &["--echo", "-f", "-"], script, Stdio::piped())?;
     let mut echoed = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let mut line = String::new();
     while echoed.read_line(&mut line)? > 0 {
@@ -212,17 +203,29 @@ fn run_nft(script: &str) -> std::io::Result<()> {
 /// Runs `program args` with `input` on its standard input; its standard error becomes the
 /// error's message.
 fn run(program: &str, args: &[&str], input: &str) -> std::io::Result<()> {
+    let child = spawn_fed(program, args, input, Stdio::null())?;
+    finished(program, child.wait_with_output()?)
+}
+
+/// Starts `program args` with `stdout`, its standard error piped, and `input` written to its
+/// standard input, which is then closed.
+fn spawn_fed(
+    program: &str,
+    args: &[&str],
+    input: &str,
+    stdout: Stdio,
+) -> std::io::Result<std::process::Child> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run {program}: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input.as_bytes())?;
     }
-    finished(program, child.wait_with_output()?)
+    Ok(child)
 }
 
 /// A finished process's outcome: its standard error is the error's message.
