@@ -1,6 +1,7 @@
 //! The node's firewall as the agent keeps it: the tasks on the bridge (address, security
 //! groups, whether they may leave the host) and every group's ingress rules, applied by one
-//! background loop that renders the whole state and swaps it in (`berth_firewall`).
+//! background loop (`berth_firewall::Applier`: the whole state swapped in, or — when only
+//! tasks came and went — the address sets changed in place).
 //!
 //! Changes made while an apply runs are folded into the next one, so a burst of starting
 //! tasks costs a few applies, not one each. Each change gets a generation number; a task
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use berth_firewall::Backend;
-use berth_firewall::{self as firewall, FirewallState, GuardedTask};
+use berth_firewall::{self as firewall, Applied, Applier, FirewallState, GuardedTask};
 use berth_model::ResourceArn;
 use berth_model::network::TaskNetwork;
 use berth_model::security_groups::{GroupIngress, security_group_arn};
@@ -135,6 +136,7 @@ impl Firewall {
     }
 
     async fn apply_loop(self: Arc<Self>, backend: Backend, bridge: String) {
+        let mut applier = Some(Applier::new(backend, &bridge));
         loop {
             self.changed.notified().await;
             let (state, generation) = {
@@ -150,22 +152,34 @@ impl Firewall {
                     desired.generation,
                 )
             };
-            let bridge = bridge.clone();
             let tasks = state.tasks.len();
             let started = std::time::Instant::now();
-            let result =
-                tokio::task::spawn_blocking(move || firewall::apply(backend, &bridge, &state))
-                    .await;
+            let mut taken = applier
+                .take()
+                .unwrap_or_else(|| Applier::new(backend, &bridge));
+            let result = tokio::task::spawn_blocking(move || {
+                let result = taken.apply(&state);
+                (taken, result)
+            })
+            .await;
+            let took_ms = started.elapsed().as_secs_f64() * 1e3;
             match result {
-                Ok(Ok(())) => tracing::debug!(
-                    tasks,
-                    generation,
-                    took_ms = started.elapsed().as_secs_f64() * 1e3,
-                    "firewall applied"
-                ),
-                // Tasks are not held back: they stay closed to all but the host (or keep the
-                // last rules that applied) and the next change tries again.
-                Ok(Err(error)) => tracing::error!(%error, "cannot apply the firewall rules"),
+                Ok((taken, result)) => {
+                    applier = Some(taken);
+                    match result {
+                        Ok(Applied::SwappedAfter(error)) => tracing::warn!(
+                            %error,
+                            "cannot change the firewall's address sets; swapped the whole ruleset in"
+                        ),
+                        Ok(how) => {
+                            tracing::debug!(tasks, generation, took_ms, ?how, "firewall applied");
+                        }
+                        // Tasks are not held back: they stay closed to all but the host (or
+                        // keep the last rules that applied) and the next change tries again.
+                        Err(error) => tracing::error!(%error, "cannot apply the firewall rules"),
+                    }
+                }
+                // A new applier (a whole swap next) replaces the lost one.
                 Err(error) => tracing::error!(%error, "the firewall apply panicked"),
             }
             self.applied.send_replace(generation);

@@ -8,6 +8,7 @@
 //! sorted ARN) and `egress` (tasks that may leave the host). Traffic to a task jumps to the
 //! chain of each group the task is in; a group's chain accepts what its rules allow.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
@@ -27,23 +28,55 @@ pub fn removal(bridge: &str) -> String {
     format!("table ip {table}\ndelete table ip {table}\n")
 }
 
+/// The sets `state` fills, each with its addresses: `tasks`, then `g0`, `g1`, ... (the groups
+/// by sorted ARN), then `egress`.
+pub fn sets(state: &FirewallState) -> Vec<(String, BTreeSet<Ipv4Addr>)> {
+    let mut sets = vec![(
+        "tasks".to_owned(),
+        state.tasks.iter().map(|t| t.address).collect(),
+    )];
+    for (n, (_, members)) in state.group_members().into_iter().enumerate() {
+        sets.push((format!("g{n}"), members.into_iter().collect()));
+    }
+    sets.push((
+        "egress".to_owned(),
+        state
+            .tasks
+            .iter()
+            .filter(|t| t.egress)
+            .map(|t| t.address)
+            .collect(),
+    ));
+    sets
+}
+
 /// The whole ruleset for `state` on `bridge`.
 pub fn ruleset(bridge: &str, state: &FirewallState) -> String {
+    render(bridge, state, true)
+}
+
+/// The ruleset for `state` with every set empty: two states of the same shape differ only in
+/// their sets' elements, which can change without a swap.
+pub fn shape(bridge: &str, state: &FirewallState) -> String {
+    render(bridge, state, false)
+}
+
+fn render(bridge: &str, state: &FirewallState, with_elements: bool) -> String {
     let table = table(bridge);
     let groups = state.group_members();
     let index_of = |arn: &str| groups.iter().position(|(name, _)| name == arn);
     let mut out = removal(bridge);
 
     let _ = writeln!(out, "table ip {table} {{");
-    set(&mut out, "tasks", state.tasks.iter().map(|t| t.address));
-    for (n, (_, members)) in groups.iter().enumerate() {
-        set(&mut out, &format!("g{n}"), members.iter().copied());
+    for (name, addresses) in sets(state) {
+        let _ = write!(out, "  set {name} {{ type ipv4_addr;");
+        // Sorted and once each (a set): nft refuses a set listing an element twice.
+        if with_elements && !addresses.is_empty() {
+            let elements: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+            let _ = write!(out, " elements = {{ {} }};", elements.join(", "));
+        }
+        out.push_str(" }\n");
     }
-    set(
-        &mut out,
-        "egress",
-        state.tasks.iter().filter(|t| t.egress).map(|t| t.address),
-    );
     for (n, (arn, _)) in groups.iter().enumerate() {
         let _ = writeln!(out, "  chain g{n} {{");
         let rules = state
@@ -85,17 +118,6 @@ pub fn ruleset(bridge: &str, state: &FirewallState) -> String {
     );
     out.push_str("  }\n}\n");
     out
-}
-
-fn set(out: &mut String, name: &str, addresses: impl Iterator<Item = Ipv4Addr>) {
-    // Sorted and once each: nft refuses a set listing an element twice.
-    let unique: std::collections::BTreeSet<Ipv4Addr> = addresses.collect();
-    let elements: Vec<String> = unique.iter().map(|a| a.to_string()).collect();
-    let _ = write!(out, "  set {name} {{ type ipv4_addr;");
-    if !elements.is_empty() {
-        let _ = write!(out, " elements = {{ {} }};", elements.join(", "));
-    }
-    out.push_str(" }\n");
 }
 
 /// A rule's match, or `None` if it names a group the ruleset does not have.
@@ -141,6 +163,19 @@ mod tests {
         assert!(text.contains("ip daddr @g0 jump g0\n    ip daddr @g1 jump g1\n    drop\n"));
         assert!(text.contains("oifname \"berth0\" jump to_task"));
         assert!(text.contains("oifname != \"berth0\" ip saddr @egress masquerade"));
+    }
+
+    #[test]
+    fn the_shape_is_the_ruleset_without_elements() {
+        let mut other = sample();
+        other.tasks[0].address = Ipv4Addr::new(10, 0, 0, 9);
+        other.tasks[1].egress = true;
+        assert_eq!(shape("b", &sample()), shape("b", &other));
+        assert_ne!(ruleset("b", &sample()), ruleset("b", &other));
+        assert!(shape("b", &sample()).contains("set g0 { type ipv4_addr; }"));
+        // A rule changed is a shape changed.
+        other.groups[0].rules[0].ports = Some((81, 81));
+        assert_ne!(shape("b", &sample()), shape("b", &other));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! a bridge or to a MAC address; `address.rs` adds addresses and the default route;
 //! `bridge.rs` keeps the node's bridge with each subnet's gateway address;
 //! `task_interface.rs` wires a task's veth, address and route in one go;
-//! `loopback.rs` brings `lo` up (security groups are enforced by `berth-firewall`). Each task's network namespace is its supervisor's own (an
+//! `loopback.rs` brings `lo` up; `nf_sets.rs` adds and removes addresses in nftables sets
+//! over nfnetlink (for `berth-firewall`, which enforces security groups). Each task's network namespace is its supervisor's own (an
 //! `unshare`, so it lives exactly as long as the task and its veth goes with it).
 
 mod address;
@@ -11,6 +12,7 @@ mod bridge;
 mod link;
 mod loopback;
 mod netlink;
+mod nf_sets;
 mod task_interface;
 
 pub use address::{add_address, add_default_route};
@@ -21,6 +23,7 @@ pub use link::{
 };
 pub use loopback::{loopback_up, loopback_up_with};
 pub use netlink::Netlink;
+pub use nf_sets::{NfSets, SetChange};
 pub use task_interface::{
     TaskInterface, address as address_task_interface, make_veth, wire as wire_task_interface,
 };

@@ -1,7 +1,8 @@
-//! A minimal rtnetlink client: builds requests (`nlmsghdr`, a fixed header, attributes, nested
-//! attributes) and reads the kernel's acknowledgements and replies. A socket acts in the
-//! network namespace of the thread that opened it, whatever namespace that thread moves to
-//! later — which is how one process configures both ends of a veth.
+//! A minimal netlink client: builds requests (`nlmsghdr`, a fixed header, attributes, nested
+//! attributes) and reads the kernel's acknowledgements and replies — rtnetlink's, and
+//! nfnetlink's for whole batches (`nf_sets.rs`). A socket acts in the network namespace of the
+//! thread that opened it, whatever namespace that thread moves to later — which is how one
+//! process configures both ends of a veth.
 
 use rustix::fd::OwnedFd;
 use rustix::net::netlink::SocketAddrNetlink;
@@ -20,8 +21,8 @@ pub const NLM_F_CREATE: u16 = 0x400;
 
 const NLMSG_ERROR: u16 = 2;
 const HEADER_LEN: usize = 16;
-/// Set by the kernel on attributes that hold attributes (requests need not set it, as
-/// iproute2 does not).
+/// Marks attributes that hold attributes. rtnetlink does not ask for it; nf_tables' newer
+/// parsers do, and every kernel reads the kind without it.
 const NLA_F_NESTED: u16 = 0x8000;
 
 /// An rtnetlink request under construction.
@@ -75,7 +76,8 @@ impl Message {
     pub fn open(mut self, kind: u16) -> Self {
         self.open.push(self.bytes.len());
         self.bytes.extend_from_slice(&0u16.to_ne_bytes());
-        self.bytes.extend_from_slice(&kind.to_ne_bytes());
+        self.bytes
+            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
         self
     }
 
@@ -104,26 +106,80 @@ impl Message {
     }
 }
 
-/// An rtnetlink socket, acting in the network namespace it was opened in.
+/// A netlink socket, acting in the network namespace it was opened in.
 pub struct Netlink {
     socket: OwnedFd,
     seq: std::cell::Cell<u32>,
 }
 
 impl Netlink {
-    /// A socket in the calling thread's network namespace.
+    /// An rtnetlink socket in the calling thread's network namespace.
     pub fn open() -> std::io::Result<Self> {
         // NETLINK_ROUTE is protocol 0: no protocol.
+        Self::open_protocol(None)
+    }
+
+    /// An nfnetlink socket (nf_tables and the rest of netfilter) in the calling thread's
+    /// network namespace.
+    pub fn open_netfilter() -> std::io::Result<Self> {
+        let netlink = Self::open_protocol(Some(rustix::net::netlink::NETFILTER))?;
+        // A batch the kernel never answers must not hold its caller for good.
+        rustix::net::sockopt::set_socket_timeout(
+            &netlink.socket,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(std::time::Duration::from_secs(5)),
+        )?;
+        Ok(netlink)
+    }
+
+    fn open_protocol(protocol: Option<rustix::net::Protocol>) -> std::io::Result<Self> {
         let socket = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
             rustix::net::SocketFlags::CLOEXEC,
-            None,
+            protocol,
         )?;
         Ok(Self {
             socket,
             seq: std::cell::Cell::new(0),
         })
+    }
+
+    /// Sends `messages` in one datagram — an nfnetlink batch, begin and end messages
+    /// included, which the kernel applies as one transaction — and waits for the answer to
+    /// each message that asks for an acknowledgement (`NLM_F_ACK`); the first failure is the
+    /// error.
+    pub fn batch(&self, messages: &[Message]) -> std::io::Result<()> {
+        let mut datagram = Vec::new();
+        let mut sent = Vec::new();
+        let mut awaited = Vec::new();
+        for message in messages {
+            let seq = self.next_seq();
+            let bytes = message.finish(seq);
+            if u16::from_ne_bytes([bytes[6], bytes[7]]) & NLM_F_ACK != 0 {
+                awaited.push(seq);
+            }
+            sent.push(seq);
+            datagram.extend_from_slice(&bytes);
+        }
+        rustix::net::sendto(
+            &self.socket,
+            &datagram,
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )?;
+        while !awaited.is_empty() {
+            let reply = self.receive()?;
+            // A refused message may be one that asked for no answer (a malformed batch
+            // begin): any failure of the batch ends the wait.
+            for part in parts(&reply) {
+                if part.kind == NLMSG_ERROR && sent.contains(&part.seq) {
+                    error_of(part.payload)?;
+                    awaited.retain(|&seq| seq != part.seq);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends `message` asking for an acknowledgement; `Ok` once the kernel says it is done.
@@ -158,9 +214,14 @@ impl Netlink {
         }
     }
 
-    fn send(&self, message: &Message, extra_flags: u16) -> std::io::Result<u32> {
+    fn next_seq(&self) -> u32 {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
+        seq
+    }
+
+    fn send(&self, message: &Message, extra_flags: u16) -> std::io::Result<u32> {
+        let seq = self.next_seq();
         let mut bytes = message.finish(seq);
         let flags = u16::from_ne_bytes([bytes[6], bytes[7]]) | extra_flags;
         bytes[6..8].copy_from_slice(&flags.to_ne_bytes());
