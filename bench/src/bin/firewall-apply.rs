@@ -87,7 +87,7 @@ fn nft_elements(verb: &str, tasks: usize) {
         "{verb} element {table} tasks {{ {address} }}\n{verb} element {table} g{} {{ {address} }}\n",
         tasks % GROUPS
     );
-    if tasks % 2 == 0 {
+    if tasks.is_multiple_of(2) {
         script.push_str(&format!("{verb} element {table} egress {{ {address} }}\n"));
     }
     let status = Command::new("nft")
