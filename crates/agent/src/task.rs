@@ -36,6 +36,9 @@ use crate::{AgentConfig, Assignment, ControlPlane, PullBehavior};
 
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a supervisor told to give its task back (its containers created from images the
+/// registry has replaced) may take to delete them.
+const ABORT_WAIT: Duration = Duration::from_secs(30);
 /// Most processes one task may have.
 const TASK_PIDS_LIMIT: i64 = 4096;
 const CFS_PERIOD: u64 = 100_000;
@@ -197,11 +200,6 @@ impl Runner {
             }
             Ok::<(), String>(())
         });
-        // The root filesystems are prepared while the cgroup may still be in the making and
-        // — from the images stored here, the common case — while the registry is asked
-        // whether they are still current; a plan made from an image it has replaced is given
-        // back and made again. The cgroup is settled before any return, so that a failed
-        // task's release finds it made.
         let checked = async {
             let digests = self.obtain_images(key, &definitions).await?;
             self.report(
@@ -224,49 +222,93 @@ impl Runner {
             tracing::debug!(task = %id, "images ready");
             Ok::<_, String>(digests)
         };
-        let early = self.plan_containers(assignment, id, scratch, &definitions);
-        let planned = match tokio::join!(checked, early) {
-            (Ok(digests), Ok(early)) if early.manifests == digests => Ok(early),
-            (checked, _) => {
-                // Also what a plan that failed half-way made.
-                self.discard(id, &definitions).await;
-                match checked {
-                    Ok(_) => {
-                        self.plan_containers(assignment, id, scratch, &definitions)
-                            .await
-                    }
-                    Err(error) => Err(error),
+        // From the images stored here — the common case — the task is planned and handed to
+        // its supervisor while the registry is asked whether they are still current: the
+        // supervisor creates the containers and holds them until the answer. They start if
+        // the registry names the digests they were planned with; otherwise they are deleted
+        // unstarted, and the task is planned again from the images it names. The cgroup is
+        // settled before any return, so that a failed task's release finds it made.
+        let early = async {
+            let planned = self
+                .plan_containers(assignment, id, scratch, &definitions)
+                .await;
+            let cgroup = match cgroup.await {
+                Ok(made) => made,
+                Err(error) => Err(format!("ResourceInitializationError: {error}")),
+            };
+            let held = match planned {
+                Ok(planned) if cgroup.is_ok() && !*stop.borrow() => {
+                    tracing::debug!(task = %id, "cgroup and root filesystems ready");
+                    let manifests = planned.manifests.clone();
+                    self.hand_over(assignment, id, scratch, planned, true)
+                        .await
+                        .ok()
+                        .map(|connection| (manifests, connection))
                 }
-            }
+                _ => None,
+            };
+            (cgroup, held)
         };
-        let planned = match planned {
-            Ok(_) if *stop.borrow() => {
-                Err("Task stopped before all its containers started".to_owned())
+        let (checked, (cgroup, held)) = tokio::join!(checked, early);
+        let held = match (&checked, held) {
+            (Ok(digests), Some((manifests, connection)))
+                if *digests == manifests && !*stop.borrow() =>
+            {
+                // A supervisor that cannot be told to go is given up on; a new one runs the
+                // task.
+                go(connection).await
             }
-            other => other,
+            (_, Some((_, connection))) => {
+                abort(id, connection).await;
+                None
+            }
+            (_, None) => None,
         };
-        let cgroup = cgroup.await;
-        let Planned {
-            hostname,
-            containers,
-            ..
-        } = planned?;
-        cgroup.map_err(|error| format!("ResourceInitializationError: {error}"))??;
+        if let Some(connection) = held {
+            tracing::debug!(task = %id, "images confirmed: containers go");
+            return Ok(connection);
+        }
+        // Also what a plan that failed half-way made.
+        self.discard(id, &definitions).await;
+        cgroup?;
+        checked?;
+        if *stop.borrow() {
+            return Err("Task stopped before all its containers started".to_owned());
+        }
+        let planned = self
+            .plan_containers(assignment, id, scratch, &definitions)
+            .await?;
         tracing::debug!(task = %id, "cgroup and root filesystems ready");
+        self.hand_over(assignment, id, scratch, planned, false)
+            .await
+    }
+
+    /// Makes the task's plan from `planned` and hands it to a supervisor; returns the
+    /// connection to it. With `hold`, the supervisor creates the containers but starts them
+    /// only when told to ([`go`]).
+    async fn hand_over(
+        &self,
+        assignment: &Assignment,
+        id: &str,
+        scratch: &Path,
+        planned: Planned,
+        hold: bool,
+    ) -> Result<UnixStream, String> {
         let plan = TaskPlan {
             task_id: id.to_owned(),
-            hostname,
+            hostname: planned.hostname,
             state_root: self.config.runtime_dir.clone(),
             stop_timeout_ms: millis(DEFAULT_STOP_TIMEOUT),
             log_max_bytes: self.config.log_limits.max_bytes,
             log_max_files: self.config.log_limits.max_files,
-            containers,
+            containers: planned.containers,
             network: assignment
                 .network
                 .as_ref()
                 .map(|n| network::plan(&self.config.bridge, id, n))
                 .transpose()
                 .map_err(|error| format!("ResourceInitializationError: {error}"))?,
+            hold,
         };
         self.spawn_supervisor(scratch, &plan)
             .await
@@ -797,6 +839,35 @@ impl Runner {
             ..report
         };
         let _ = self.reports.send((key.to_owned(), vec![report]));
+    }
+}
+
+/// Tells a supervisor holding its containers to start them; `None` if it cannot be told.
+async fn go(mut connection: UnixStream) -> Option<UnixStream> {
+    let mut request = serde_json::to_vec(&Request::Go).unwrap_or_default();
+    request.push(b'\n');
+    connection.write_all(&request).await.ok()?;
+    Some(connection)
+}
+
+/// Has a supervisor holding its containers delete them unstarted, and waits until it has
+/// finished (or [`ABORT_WAIT`] has passed): its task is planned again, for another one.
+async fn abort(id: &str, connection: UnixStream) {
+    let (read, mut write) = connection.into_split();
+    let mut request = serde_json::to_vec(&Request::Stop).unwrap_or_default();
+    request.push(b'\n');
+    let _ = write.write_all(&request).await;
+    let mut lines = BufReader::new(read).lines();
+    let finished = tokio::time::timeout(ABORT_WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if serde_json::from_str::<ShimState>(&line).is_ok_and(|s| s.phase == Phase::Stopped) {
+                return;
+            }
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(task = %id, "a supervisor told to give its task back has not finished");
     }
 }
 

@@ -9,8 +9,10 @@ use aws_sdk_ecs::types::{
 use berth_testsupport::netns::{Outside, connects_from};
 use berth_testsupport::oci::{Layer, busybox_image};
 use berth_testsupport::register_fargate_with;
+use berth_testsupport::registry::Front;
 use berth_testsupport::tasks::{
-    TaskSetup, assert_released, attachment_detail, exit_code, register, run, task_id, wait_for,
+    TaskSetup, assert_released, attachment_detail, exit_code, processes_in_cgroup, register, run,
+    task_id, wait_for,
 };
 
 async fn setup() -> TaskSetup {
@@ -570,4 +572,92 @@ async fn a_tag_moved_in_the_registry_runs_the_image_it_now_names() {
     assert_ne!(first, second);
     // And once more from the store, now current.
     assert_eq!(runs(4).await, second);
+}
+
+#[tokio::test]
+async fn containers_are_made_while_the_registry_is_asked_and_run_once_it_answers() {
+    let mut setup = setup().await;
+    let (front, gate) = Front::gated(setup.registry_address());
+    let image = setup
+        .image
+        .replacen(setup.registry_address(), front.address(), 1);
+    let ecs = setup.berth.ecs();
+    register(
+        &ecs,
+        "held",
+        ContainerDefinition::builder()
+            .name("app")
+            .image(&image)
+            .command("sh")
+            .command("-c")
+            .command("echo ran; exit 7")
+            .build(),
+    )
+    .await;
+    // The first run stores the image on the node.
+    let arn = run(&ecs, "held", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(exit_code(&task, "app"), Some(7), "{task:?}");
+
+    // While the registry is slow to answer, the container is made — its init process is in
+    // its cgroup — but not run.
+    let created = |arn: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while processes_in_cgroup(task_id(&arn), "app") == 0 {
+            assert!(Instant::now() < deadline, "the container was never created");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        arn
+    };
+    gate.close();
+    let arn = created(run(&ecs, "held", None).await).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let described = ecs.describe_tasks().tasks(&arn).send().await.unwrap();
+    let task = &described.tasks()[0];
+    assert_ne!(task.last_status(), Some("RUNNING"), "{task:?}");
+    assert_ne!(task.last_status(), Some("STOPPED"), "{task:?}");
+    assert_eq!(exit_code(task, "app"), None, "{task:?}");
+    assert_eq!(
+        output(&setup, &arn),
+        "",
+        "the container ran before the registry answered"
+    );
+    gate.open();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(exit_code(&task, "app"), Some(7), "{task:?}");
+    assert_eq!(output(&setup, &arn), "ran\n");
+    assert_released(task_id(&arn));
+
+    // Stopped while it waits: deleted, never run.
+    gate.close();
+    let arn = created(run(&ecs, "held", None).await).await;
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    gate.open();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(exit_code(&task, "app"), None, "{task:?}");
+    assert_eq!(output(&setup, &arn), "");
+    assert_released(task_id(&arn));
+
+    // berth killed while it waits: no one is left to say go, so the supervisor gives the
+    // task up, and the restarted berth reports why.
+    gate.close();
+    let arn = created(run(&ecs, "held", None).await).await;
+    setup.berth.restart();
+    let ecs = setup.berth.ecs();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    gate.open();
+    assert_eq!(exit_code(&task, "app"), None, "{task:?}");
+    assert!(
+        task.stopped_reason()
+            .is_some_and(|r| r.contains("before the task's images were confirmed")),
+        "{task:?}"
+    );
+    assert_eq!(output(&setup, &arn), "");
+    assert_released(task_id(&arn));
+}
+
+/// What task `arn`'s only container wrote (`berth logs`).
+fn output(setup: &TaskSetup, arn: &str) -> String {
+    let logs = setup.berth.cli(&["logs", task_id(arn)]);
+    String::from_utf8_lossy(&logs.stdout).into_owned()
 }

@@ -1,5 +1,6 @@
-//! Running a container with youki's `libcontainer`, in-process: write the bundle, create and
-//! start the container, wait for its init process, delete it. Blocking calls throughout: the
+//! Running a container with youki's `libcontainer`, in-process: write the bundle, create the
+//! container, start it (at once, or later: a created container waits), wait for its init
+//! process, delete it. Blocking calls throughout: the
 //! caller runs them on a dedicated thread, never on the async reactor.
 
 use std::path::{Path, PathBuf};
@@ -80,6 +81,24 @@ pub fn start_with(
     spec: &Spec,
     stdio: Stdio,
 ) -> Result<Started, ExecutorError> {
+    create_with(id, state_root, bundle, spec, stdio)?.start()
+}
+
+/// A created container: its init process waits, in the container's namespaces and root
+/// filesystem, for [`Created::start`] to run the container's process.
+pub struct Created {
+    container: Container,
+}
+
+/// Writes `spec` as `bundle/config.json` and creates container `id` (state under
+/// `state_root`, output to `stdio`) without starting it.
+pub fn create_with(
+    id: &str,
+    state_root: &Path,
+    bundle: &Path,
+    spec: &Spec,
+    stdio: Stdio,
+) -> Result<Created, ExecutorError> {
     let bundle_error = |source| ExecutorError::Bundle {
         path: bundle.to_path_buf(),
         source,
@@ -88,48 +107,81 @@ pub fn start_with(
     std::fs::create_dir_all(state_root).map_err(bundle_error)?;
     spec.save(bundle.join("config.json"))
         .map_err(|e| bundle_error(std::io::Error::other(e.to_string())))?;
-    let runtime = |action: &'static str| {
-        move |error: libcontainer::error::LibcontainerError| ExecutorError::Runtime {
-            action,
-            id: id.to_owned(),
-            reason: error.to_string(),
-        }
-    };
-    // libcontainer changes the process's working directory to reach a container's notify
-    // socket by a short relative path, both when creating and when starting it: two
-    // containers started at once from one process would race for it.
-    let _one_at_a_time = CREATE_AND_START
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one_at_a_time = one_at_a_time();
     let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_root_path(state_root)
-        .map_err(runtime("create"))?;
+        .map_err(runtime_error("create", id))?;
     if let Some(stdout) = stdio.stdout {
         builder = builder.with_stdout(stdout);
     }
     if let Some(stderr) = stdio.stderr {
         builder = builder.with_stderr(stderr);
     }
-    let mut container = builder
+    let container = builder
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(false)
         .build()
-        .map_err(runtime("create"))?;
-    if let Err(error) = container.start() {
-        // Created but not started: its init process waits for a start that will not come.
-        let _ = container.delete(true);
-        return Err(runtime("start")(error));
+        .map_err(runtime_error("create", id))?;
+    Ok(Created { container })
+}
+
+impl Created {
+    /// Runs the container's process.
+    pub fn start(mut self) -> Result<Started, ExecutorError> {
+        let id = self.container.id().to_owned();
+        let started = {
+            let _one_at_a_time = one_at_a_time();
+            self.container.start()
+        };
+        if let Err(error) = started {
+            // Created but not started: its init process waits for a start that will not come.
+            let _ = self.container.delete(true);
+            return Err(runtime_error("start", &id)(error));
+        }
+        let pid =
+            self.container
+                .pid()
+                .map(|p| p.as_raw())
+                .ok_or_else(|| ExecutorError::Runtime {
+                    action: "start",
+                    id,
+                    reason: "no init process".into(),
+                })?;
+        Ok(Started {
+            container: self.container,
+            pid,
+        })
     }
-    let pid = container
-        .pid()
-        .map(|p| p.as_raw())
-        .ok_or_else(|| ExecutorError::Runtime {
-            action: "start",
-            id: id.to_owned(),
-            reason: "no init process".into(),
-        })?;
-    Ok(Started { container, pid })
+
+    /// Deletes the container without running it (its init process is killed).
+    pub fn delete(mut self) -> Result<(), ExecutorError> {
+        let id = self.container.id().to_owned();
+        self.container
+            .delete(true)
+            .map_err(runtime_error("delete", &id))
+    }
+}
+
+/// libcontainer changes the process's working directory to reach a container's notify
+/// socket by a short relative path, both when creating and when starting it: two containers
+/// created or started at once from one process would race for it.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    CREATE_AND_START
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn runtime_error(
+    action: &'static str,
+    id: &str,
+) -> impl Fn(libcontainer::error::LibcontainerError) -> ExecutorError {
+    let id = id.to_owned();
+    move |error| ExecutorError::Runtime {
+        action,
+        id: id.clone(),
+        reason: error.to_string(),
+    }
 }
 
 impl Started {
@@ -166,10 +218,6 @@ impl Started {
         let id = self.container.id().to_owned();
         self.container
             .delete(true)
-            .map_err(|error| ExecutorError::Runtime {
-                action: "delete",
-                id,
-                reason: error.to_string(),
-            })
+            .map_err(runtime_error("delete", &id))
     }
 }

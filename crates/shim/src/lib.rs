@@ -61,8 +61,11 @@ impl ShimFiles {
 #[serde(rename_all = "camelCase")]
 pub enum Request {
     /// Stop the task: every running container gets its stop signal, then SIGKILL after the
-    /// plan's stop timeout.
+    /// plan's stop timeout; containers held for [`Request::Go`] are deleted unstarted.
     Stop,
+    /// Start the containers a plan with `hold` created: the images they were made from are
+    /// confirmed.
+    Go,
 }
 
 /// Why the supervisor could not run a task.

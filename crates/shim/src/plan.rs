@@ -26,6 +26,11 @@ pub struct TaskPlan {
     /// The task's network interface (awsvpc); none: loopback only.
     #[serde(default)]
     pub network: Option<PlannedNetwork>,
+    /// Create the containers that may start, but start none until the agent sends
+    /// `Request::Go`: it is still asking the registry whether the images planned with are
+    /// current. A stop meanwhile deletes them unstarted.
+    #[serde(default)]
+    pub hold: bool,
 }
 
 /// The task's network interface: a veth whose host end joins the node's bridge and whose

@@ -29,9 +29,26 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum Event {
-    Started { index: usize, pid: i32 },
-    StartFailed { index: usize, error: String },
-    Exited { index: usize, code: i32, oom: bool },
+    Started {
+        index: usize,
+        pid: i32,
+    },
+    StartFailed {
+        index: usize,
+        error: String,
+    },
+    /// Created while the plan held, then deleted unstarted: the task stopped first.
+    NotStarted {
+        index: usize,
+    },
+    Go,
+    /// A client (the agent) closed its connection.
+    Disconnected,
+    Exited {
+        index: usize,
+        code: i32,
+        oom: bool,
+    },
     Deleted,
     Stop,
     Connected(UnixStream),
@@ -159,6 +176,8 @@ fn supervise(
     }
     let plan_len = plan.containers.len();
     let mut supervisor = Supervisor {
+        held: plan.hold,
+        go: (0..plan_len).map(|_| None).collect(),
         state: ShimState::new(&plan),
         starting: vec![false; plan.containers.len()],
         workers: (0..plan.containers.len()).map(|_| None).collect(),
@@ -214,6 +233,12 @@ struct Supervisor {
     /// When the containers still running after their stop signal get SIGKILL.
     /// Per container: when it gets SIGKILL if it is still running after its stop signal.
     kill_at: Vec<Option<Instant>>,
+    /// Whether containers are created but not started, until the agent's go (the plan's
+    /// `hold`).
+    held: bool,
+    /// Per container created while held: tells its thread to start it (`true`) or to delete
+    /// it unstarted.
+    go: Vec<Option<Sender<bool>>>,
 }
 
 impl Supervisor {
@@ -314,7 +339,22 @@ impl Supervisor {
                     );
                 }
             }
-            Event::Deleted => {}
+            Event::NotStarted { index } => {
+                self.starting[index] = false;
+                self.state.containers[index].status = ContainerStatus::Stopped;
+            }
+            Event::Go => {
+                self.held = false;
+                for go in self.go.iter_mut().filter_map(Option::take) {
+                    let _ = go.send(true);
+                }
+            }
+            // Only the agent can tell held containers to go: without it, they never will.
+            Event::Disconnected if self.held => self.begin_stop(
+                "TaskFailedToStart",
+                "ResourceInitializationError: the node agent went away before the task's images were confirmed".into(),
+            ),
+            Event::Disconnected | Event::Deleted => {}
             Event::Stop => self.begin_stop("UserInitiated", "Task stopped by user".into()),
             Event::Connected(stream) => self.connect(stream),
         }
@@ -376,6 +416,13 @@ impl Supervisor {
         );
         let (delete, deletion) = mpsc::channel();
         self.workers[index] = Some(delete);
+        let go = if self.held {
+            let (go, wait) = mpsc::channel();
+            self.go[index] = Some(go);
+            Some(wait)
+        } else {
+            None
+        };
         let events = self.events.clone();
         let state_root = self.plan.state_root.clone();
         let limits = LogLimits {
@@ -394,6 +441,7 @@ impl Supervisor {
                     events,
                     deletion,
                     created,
+                    go,
                 };
                 run_container(index, &container, &spec, &state_root, limits, channels)
             });
@@ -418,6 +466,10 @@ impl Supervisor {
             reason,
         });
         self.state.phase = Phase::Stopping;
+        // Held containers never run: their threads delete them.
+        for go in self.go.iter_mut().filter_map(Option::take) {
+            let _ = go.send(false);
+        }
         for (index, state) in self.state.containers.iter_mut().enumerate() {
             if state.status == ContainerStatus::Pending && !self.starting[index] {
                 state.status = ContainerStatus::Stopped;
@@ -550,6 +602,8 @@ struct WorkerChannels {
     deletion: Receiver<()>,
     /// Dropped once the container's creation is over.
     created: Sender<()>,
+    /// When the plan holds: whether to start the created container or delete it unstarted.
+    go: Option<Receiver<bool>>,
 }
 
 /// A container's thread: start it with its output piped into its log, wait for it, and
@@ -566,6 +620,7 @@ fn run_container(
         events,
         deletion,
         created,
+        go,
     } = channels;
     let events = &events;
     let failed = |error: String| {
@@ -593,7 +648,7 @@ fn run_container(
         stdout: Some(out_write.into()),
         stderr: Some(err_write.into()),
     };
-    let started = executor::start_with(
+    let created_container = executor::create_with(
         &container.runtime_id,
         state_root,
         &container.bundle,
@@ -602,8 +657,25 @@ fn run_container(
     );
     // Creation is over (either way): the supervisor's loop may go on.
     drop(created);
+    let started = created_container.and_then(|created| match go.map(|go| go.recv()) {
+        None | Some(Ok(true)) => created.start().map(Some),
+        // Stopped while held (or the supervisor's loop is gone): never run.
+        Some(_) => {
+            if let Err(error) = created.delete() {
+                tracing::warn!(%error, container = %container.name, "cannot delete a container");
+            }
+            Ok(None)
+        }
+    });
     let started = match started {
-        Ok(started) => started,
+        Ok(None) => {
+            let _ = std::fs::write(&container.exited_marker, b"");
+            let _ = events.send(Event::NotStarted { index });
+            // Deleted already; said for the loop's final wait, which may count on it.
+            let _ = events.send(Event::Deleted);
+            return;
+        }
+        Ok(Some(started)) => started,
         Err(error) => {
             failed(error_chain(&error));
             // Nothing ran, so nothing is left to log; the pumps end with the pipes.
@@ -676,16 +748,21 @@ fn accept(listener: &UnixListener, events: &Sender<Event>) {
 
 fn read_requests(stream: UnixStream, events: &Sender<Event>) {
     for line in BufReader::new(stream).lines() {
-        let Ok(line) = line else { return };
+        let Ok(line) = line else { break };
         match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Stop) => {
-                if events.send(Event::Stop).is_err() {
+            Ok(request) => {
+                let event = match request {
+                    Request::Stop => Event::Stop,
+                    Request::Go => Event::Go,
+                };
+                if events.send(event).is_err() {
                     return;
                 }
             }
             Err(error) => tracing::warn!(%error, "ignoring a malformed request"),
         }
     }
+    let _ = events.send(Event::Disconnected);
 }
 
 fn stop_signal(container: &PlannedContainer) -> rustix::process::Signal {

@@ -147,13 +147,37 @@ pub struct Front {
 }
 
 /// What a [`Front`] does before forwarding.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum FrontMode {
     /// Docker Hub's bearer-token challenge: `/token` hands out a token, and every other
     /// request must carry it.
     Bearer,
     /// The first `n` requests get `503 Service Unavailable`, as from an overloaded proxy.
     FailFirst(usize),
+    /// Manifest requests wait while the gate is closed.
+    Gated(Gate),
+}
+
+/// Holds a gated [`Front`]'s manifest requests (a registry slow to answer, at will).
+#[derive(Clone, Default)]
+pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
+
+impl Gate {
+    /// Manifest requests wait from now on.
+    pub fn close(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// They go on (the waiting ones too).
+    pub fn open(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
+    fn wait(&self) {
+        while self.0.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 const TOKEN: &str = "berth-test-token";
@@ -169,6 +193,12 @@ impl Front {
         Self::start(upstream, FrontMode::FailFirst(failures))
     }
 
+    /// A front whose manifest requests wait while its gate is closed; it starts open.
+    pub fn gated(upstream: &str) -> (Self, Gate) {
+        let gate = Gate::default();
+        (Self::start(upstream, FrontMode::Gated(gate.clone())), gate)
+    }
+
     fn start(upstream: &str, mode: FrontMode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
@@ -178,7 +208,8 @@ impl Front {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, realm, counter) = (upstream.clone(), realm.clone(), counter.clone());
-                std::thread::spawn(move || serve_front(stream, &upstream, &realm, mode, &counter));
+                let mode = mode.clone();
+                std::thread::spawn(move || serve_front(stream, &upstream, &realm, &mode, &counter));
             }
         });
         Self { address, count }
@@ -194,7 +225,7 @@ fn serve_front(
     mut client: TcpStream,
     upstream: &str,
     realm: &str,
-    mode: FrontMode,
+    mode: &FrontMode,
     count: &AtomicUsize,
 ) {
     client.set_read_timeout(Some(Duration::from_secs(30))).ok();
@@ -213,7 +244,14 @@ fn serve_front(
     }
     let request_line = head[0].clone();
     let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
-    if let FrontMode::FailFirst(failures) = mode {
+    if let FrontMode::Gated(gate) = mode {
+        if path.contains("/manifests/") {
+            gate.wait();
+        }
+        forward(&mut client, &head, upstream);
+        return;
+    }
+    if let FrontMode::FailFirst(failures) = *mode {
         if count.fetch_add(1, Ordering::SeqCst) < failures {
             let _ = write!(
                 client,

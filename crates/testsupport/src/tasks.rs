@@ -56,6 +56,14 @@ impl TaskSetup {
         format!("{}/busybox:{tag}", registry.address())
     }
 
+    /// The registry's `127.0.0.1:PORT`.
+    pub fn registry_address(&self) -> &str {
+        self.registry
+            .as_ref()
+            .expect("the registry is running")
+            .address()
+    }
+
     /// Stops the registry, as an outage would.
     pub fn stop_registry(&mut self) {
         self.registry = None;
@@ -215,6 +223,30 @@ pub fn assert_released(id: &str) {
         assert!(std::time::Instant::now() < deadline, "leaked veth {veth}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// How many processes container `container` of task `id` has in its cgroup (any hierarchy).
+pub fn processes_in_cgroup(id: &str, container: &str) -> usize {
+    let mut places = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+    places.extend(
+        std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|h| h.path()),
+    );
+    places
+        .iter()
+        .map(|h| {
+            h.join("berth")
+                .join(id)
+                .join(container)
+                .join("cgroup.procs")
+        })
+        .filter_map(|procs| std::fs::read_to_string(procs).ok())
+        .map(|pids| pids.lines().count())
+        .max()
+        .unwrap_or(0)
 }
 
 /// The host interface whose alias is `alias` (berth names a task's veth so), if any.
