@@ -851,7 +851,8 @@ async fn go(mut connection: UnixStream) -> Option<UnixStream> {
 }
 
 /// Has a supervisor holding its containers delete them unstarted, and waits until it has
-/// finished (or [`ABORT_WAIT`] has passed): its task is planned again, for another one.
+/// finished (or [`ABORT_WAIT`] has passed): the task is then planned again and handed to
+/// another supervisor.
 async fn abort(id: &str, connection: UnixStream) {
     let (read, mut write) = connection.into_split();
     let mut request = serde_json::to_vec(&Request::Stop).unwrap_or_default();

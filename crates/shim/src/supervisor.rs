@@ -341,6 +341,8 @@ impl Supervisor {
             }
             Event::NotStarted { index } => {
                 self.starting[index] = false;
+                // Deleted already: its thread has ended.
+                self.workers[index] = None;
                 self.state.containers[index].status = ContainerStatus::Stopped;
             }
             Event::Go => {
@@ -671,8 +673,6 @@ fn run_container(
         Ok(None) => {
             let _ = std::fs::write(&container.exited_marker, b"");
             let _ = events.send(Event::NotStarted { index });
-            // Deleted already; said for the loop's final wait, which may count on it.
-            let _ = events.send(Event::Deleted);
             return;
         }
         Ok(Some(started)) => started,
