@@ -426,10 +426,8 @@ impl Runner {
         let mut last: Option<ShimState> = None;
         loop {
             if !stop_sent && *stop.borrow() {
-                let mut request = serde_json::to_vec(&Request::Stop).unwrap_or_default();
-                request.push(b'\n');
                 // A supervisor that is gone cannot be asked; its end shows on the socket.
-                let _ = write.write_all(&request).await;
+                let _ = send_request(&mut write, &Request::Stop).await;
                 stop_sent = true;
             }
             tokio::select! {
@@ -842,11 +840,19 @@ impl Runner {
     }
 }
 
+/// Sends `request` to a supervisor: one JSON line.
+async fn send_request(
+    connection: &mut (impl tokio::io::AsyncWrite + Unpin),
+    request: &Request,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    connection.write_all(&line).await
+}
+
 /// Tells a supervisor holding its containers to start them; `None` if it cannot be told.
 async fn go(mut connection: UnixStream) -> Option<UnixStream> {
-    let mut request = serde_json::to_vec(&Request::Go).unwrap_or_default();
-    request.push(b'\n');
-    connection.write_all(&request).await.ok()?;
+    send_request(&mut connection, &Request::Go).await.ok()?;
     Some(connection)
 }
 
@@ -855,9 +861,7 @@ async fn go(mut connection: UnixStream) -> Option<UnixStream> {
 /// another supervisor.
 async fn abort(id: &str, connection: UnixStream) {
     let (read, mut write) = connection.into_split();
-    let mut request = serde_json::to_vec(&Request::Stop).unwrap_or_default();
-    request.push(b'\n');
-    let _ = write.write_all(&request).await;
+    let _ = send_request(&mut write, &Request::Stop).await;
     let mut lines = BufReader::new(read).lines();
     let finished = tokio::time::timeout(ABORT_WAIT, async {
         while let Ok(Some(line)) = lines.next_line().await {

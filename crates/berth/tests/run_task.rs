@@ -585,13 +585,7 @@ async fn containers_are_made_while_the_registry_is_asked_and_run_once_it_answers
     register(
         &ecs,
         "held",
-        ContainerDefinition::builder()
-            .name("app")
-            .image(&image)
-            .command("sh")
-            .command("-c")
-            .command("echo ran; exit 7")
-            .build(),
+        setup.shell("app", "echo ran; exit 7").image(&image).build(),
     )
     .await;
     // The first run stores the image on the node.

@@ -162,12 +162,7 @@ impl Netlink {
             sent.push(seq);
             datagram.extend_from_slice(&bytes);
         }
-        rustix::net::sendto(
-            &self.socket,
-            &datagram,
-            SendFlags::empty(),
-            &SocketAddrNetlink::new(0, 0),
-        )?;
+        self.transmit(&datagram)?;
         while !awaited.is_empty() {
             let reply = self.receive()?;
             // A refused message may be one that asked for no answer (a malformed batch
@@ -225,13 +220,19 @@ impl Netlink {
         let mut bytes = message.finish(seq);
         let flags = u16::from_ne_bytes([bytes[6], bytes[7]]) | extra_flags;
         bytes[6..8].copy_from_slice(&flags.to_ne_bytes());
+        self.transmit(&bytes)?;
+        Ok(seq)
+    }
+
+    /// Sends one datagram to the kernel.
+    fn transmit(&self, datagram: &[u8]) -> std::io::Result<()> {
         rustix::net::sendto(
             &self.socket,
-            &bytes,
+            datagram,
             SendFlags::empty(),
             &SocketAddrNetlink::new(0, 0),
         )?;
-        Ok(seq)
+        Ok(())
     }
 
     fn receive(&self) -> std::io::Result<Vec<u8>> {
