@@ -7,9 +7,9 @@
 //! is missing. An [`Applier`] applies one state after another: with nftables, a state that
 //! differs from the last only in which tasks are where (the common change: a task starts or
 //! stops) is applied as changes to the table's address sets over nfnetlink, in one atomic
-//! batch, instead of a swap by an `nft` process (a few milliseconds of CPU each). Both see traffic between tasks on the bridge through `br_netfilter`, which
-//! hands bridged IPv4 to the IP hooks (Docker turns it on for the same reason); routed traffic
-//! reaches them anyway.
+//! batch, instead of a swap by an `nft` process (a few milliseconds of CPU each). Both see
+//! traffic between tasks on the bridge through `br_netfilter`, which hands bridged IPv4 to
+//! the IP hooks (Docker turns it on for the same reason); routed traffic reaches them anyway.
 //!
 //! What holds for both: traffic to a task is dropped unless one of its groups allows it
 //! (a block or a group's members as the source; a protocol; a port range) or it belongs to a
@@ -188,28 +188,26 @@ impl Applier {
         before: &[(String, BTreeSet<Ipv4Addr>)],
         after: &[(String, BTreeSet<Ipv4Addr>)],
     ) -> std::io::Result<()> {
+        let none = BTreeSet::new();
         let changes: Vec<berth_net::SetChange> = after
             .iter()
             .map(|(name, now)| {
                 let was = before
                     .iter()
                     .find(|(n, _)| n == name)
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_default();
+                    .map_or(&none, |(_, s)| s);
                 berth_net::SetChange {
                     set: name.clone(),
-                    add: now.difference(&was).copied().collect(),
+                    add: now.difference(was).copied().collect(),
                     remove: was.difference(now).copied().collect(),
                 }
             })
             .collect();
-        let sets = match self.sets.take() {
+        let sets = match &mut self.sets {
             Some(sets) => sets,
-            None => berth_net::NfSets::open()?,
+            empty => empty.insert(berth_net::NfSets::open()?),
         };
-        let result = sets.apply(&nftables::table(&self.bridge), &changes);
-        self.sets = Some(sets);
-        result
+        sets.apply(&nftables::table(&self.bridge), &changes)
     }
 }
 
