@@ -1,6 +1,7 @@
 //! A real registry for tests: Debian's `docker-registry` (the Distribution project) on a free
-//! loopback port, optionally behind htpasswd auth or a bearer-token front, with images pushed
-//! by `skopeo` from OCI layouts the tests build.
+//! loopback port, optionally behind htpasswd auth or a front (a bearer-token challenge, a
+//! flaky proxy, a gate that holds manifest requests), with images pushed by `skopeo` from OCI
+//! layouts the tests build.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -158,7 +159,8 @@ enum FrontMode {
     Gated(Gate),
 }
 
-/// Holds a gated [`Front`]'s manifest requests (a registry slow to answer, at will).
+/// Holds a gated [`Front`]'s manifest requests (a registry slow to answer, at will). True
+/// while closed.
 #[derive(Clone, Default)]
 pub struct Gate(Arc<std::sync::atomic::AtomicBool>);
 
