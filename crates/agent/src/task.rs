@@ -1,7 +1,9 @@
 //! One task on this node. A new task is prepared here — images pulled, task cgroup, a root
 //! filesystem and OCI spec per container — and handed to its supervisor process (`berth
 //! shim`, see the `berth-shim` crate), which makes its namespaces and starts and stops the
-//! containers.
+//! containers. With its images stored here, the task is handed over while the registry is
+//! still being asked about them: the supervisor creates the containers and starts them only
+//! when the runner says go.
 //! From then on the runner follows the supervisor's state over its socket and relays it to the
 //! control plane; a stop request goes the other way. When the supervisor is done, the runner
 //! releases what it prepared and reports STOPPED.
