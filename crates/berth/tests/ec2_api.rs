@@ -298,20 +298,7 @@ async fn security_groups_and_their_rules_follow_ec2() {
 
     // Rules in both spellings: the shorthand and IpPermissions with a port range, a block and
     // a source group; describe regroups them per protocol and ports.
-    let added = cli.ok(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "80",
-        "--cidr",
-        "10.0.0.0/8",
-    ]);
-    assert_eq!(added["Return"], true);
-    assert_eq!(list(&added, "SecurityGroupRules")[0]["FromPort"], 80);
-    let shorthand_again = [
+    let shorthand = [
         "authorize-security-group-ingress",
         "--group-id",
         &web,
@@ -322,7 +309,10 @@ async fn security_groups_and_their_rules_follow_ec2() {
         "--cidr",
         "10.0.0.0/8",
     ];
-    cli.fails("InvalidPermission.Duplicate", &shorthand_again);
+    let added = cli.ok(&shorthand);
+    assert_eq!(added["Return"], true);
+    assert_eq!(list(&added, "SecurityGroupRules")[0]["FromPort"], 80);
+    cli.fails("InvalidPermission.Duplicate", &shorthand);
     let range = format!(
         r#"[{{"IpProtocol":"tcp","FromPort":8000,"ToPort":8100,
             "IpRanges":[{{"CidrIp":"192.168.0.0/16","Description":"office"}}],
