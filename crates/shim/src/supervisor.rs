@@ -351,12 +351,8 @@ impl Supervisor {
                     let _ = go.send(true);
                 }
             }
-            // Only the agent can tell held containers to go: without it, they never will.
-            Event::Disconnected if self.held => self.begin_stop(
-                "TaskFailedToStart",
-                "ResourceInitializationError: the node agent went away before the task's images were confirmed".into(),
-            ),
-            Event::Disconnected | Event::Deleted => {}
+            Event::Disconnected => self.disconnected(),
+            Event::Deleted => {}
             Event::Stop => self.begin_stop("UserInitiated", "Task stopped by user".into()),
             Event::Connected(stream) => self.connect(stream),
         }
@@ -563,16 +559,33 @@ impl Supervisor {
 
     fn connect(&mut self, stream: UnixStream) {
         let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
+        // A client gone before it heard anything (berth killed right after it handed the
+        // task over) is as gone as one whose reads end: no reader thread would ever say so.
         if send_all(&stream, &self.line()).is_err() {
-            return;
+            return self.disconnected();
         }
-        if let Ok(reader) = stream.try_clone() {
+        let reader = stream.try_clone().ok().and_then(|reader| {
             let events = self.events.clone();
-            let _ = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name("client".into())
-                .spawn(move || read_requests(reader, &events));
+                .spawn(move || read_requests(reader, &events))
+                .ok()
+        });
+        if reader.is_none() {
+            return self.disconnected();
         }
         self.clients.push(stream);
+    }
+
+    /// A client (the agent) went away. Only the agent can tell held containers to go:
+    /// without it they never will, so the task gives up — whichever way the loss shows.
+    fn disconnected(&mut self) {
+        if self.held {
+            self.begin_stop(
+                "TaskFailedToStart",
+                "ResourceInitializationError: the node agent went away before the task's images were confirmed".into(),
+            );
+        }
     }
 
     fn line(&self) -> Vec<u8> {
