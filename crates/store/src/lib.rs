@@ -4,9 +4,12 @@
 //! interface is etcd's in miniature — revisioned keys, ranges, compare-and-swap transactions,
 //! watches that resume from a revision — so that the multi-node mode can put an etcd client
 //! behind the same trait without touching the API or the controllers. This crate knows nothing
-//! of tasks or clusters.
+//! of tasks or clusters. With the `conformance` feature, `conformance` is the suite every
+//! backend's tests run, so that all backends keep these semantics alike.
 
 mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod embedded;
 mod types;
 
