@@ -8,16 +8,27 @@ walks the shapes reachable from the operations berth serves and writes:
   crates/model/src/shapes.rs    the ECS resource documents (Cluster, TaskDefinition, ...)
   crates/api/src/ecs/wire.rs    the operations' request and response envelopes
 
-Run it after adding an operation to OPERATIONS below (needs `pip install botocore`):
+The model is read from the botocore release pinned in BOTOCORE_VERSION below, so that the same
+script gives the same files on every machine: a newer botocore adds members and enum values
+(and so changes the generated types) on its own schedule. `scripts/install-deps --test` puts
+that release into the project's `.venv`. Run it after adding an operation to OPERATIONS below:
 
-    python3 tools/gen_ecs_shapes.py && cargo fmt --all
+    .venv/bin/python tools/gen_ecs_shapes.py
+
+It formats what it writes with rustfmt, so the files are exactly what `cargo fmt` leaves.
+`--check` writes nothing: it regenerates into memory and fails, with a diff, if the committed
+files differ (CI runs it through `scripts/check-generated`). To move to a newer model, change
+BOTOCORE_VERSION, re-run `scripts/install-deps --test`, regenerate and review the diff.
 """
 
+import argparse
+import difflib
 import gzip
 import html
 import json
 import os
 import re
+import subprocess
 import sys
 
 OPERATIONS = [
@@ -33,14 +44,34 @@ RUST_KEYWORDS = {"type", "match", "ref", "mod", "use", "self", "struct", "enum",
 PRIMITIVES = {"integer": "i32", "long": "i64", "boolean": "bool", "double": "f64",
               "float": "f32", "timestamp": "Timestamp", "string": "String"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The botocore release whose ECS model the committed shapes.rs and wire.rs were generated from.
+# scripts/install-deps reads this line; keep it a plain string assignment.
+BOTOCORE_VERSION = "1.43.11"
+SHAPES_RS = "crates/model/src/shapes.rs"
+# The API crate is moving its services under src/services/; follow wire.rs to wherever the ecs
+# module is (drop the old path once the move has landed).
+WIRE_RS = ("crates/api/src/services/ecs/wire.rs"
+           if os.path.isdir(os.path.join(ROOT, "crates/api/src/services/ecs")) else "crates/api/src/ecs/wire.rs")
 
 
-def load_model():
-    import botocore
-    base = os.path.join(os.path.dirname(botocore.__file__), "data/ecs/2014-11-13/service-2.json")
-    if os.path.exists(base):
-        return json.load(open(base))
-    return json.load(gzip.open(base + ".gz"))
+def load_model(model_path=None):
+    """The ECS service model: from `model_path` if given, else from the pinned botocore."""
+    if model_path is None:
+        try:
+            import botocore
+        except ImportError:
+            sys.exit("gen_ecs_shapes: botocore is not installed for %s; run scripts/install-deps --test "
+                     "and use .venv/bin/python" % sys.executable)
+        if botocore.__version__ != BOTOCORE_VERSION:
+            sys.exit("gen_ecs_shapes: botocore %s is installed (%s), but the shapes are pinned to %s: "
+                     "run scripts/install-deps --test and use .venv/bin/python, or change BOTOCORE_VERSION "
+                     "on purpose" % (botocore.__version__, botocore.__file__, BOTOCORE_VERSION))
+        model_path = os.path.join(os.path.dirname(botocore.__file__), "data/ecs/2014-11-13/service-2.json")
+    if os.path.exists(model_path):
+        with open(model_path) as f:
+            return json.load(f)
+    with gzip.open(model_path + ".gz") as f:
+        return json.load(f)
 
 
 def snake(name):
@@ -70,8 +101,9 @@ def first_sentence(doc):
     return (m.group(1) if m else text)[:300]
 
 
-def main():
-    model = load_model()
+def generate(model):
+    """The generated files, {path relative to ROOT: text before formatting}."""
+    files = {}
     shapes = model["shapes"]
     reachable = set()
 
@@ -183,7 +215,7 @@ def main():
            "use std::collections::BTreeMap;\n\nuse serde::{Deserialize, Serialize};\n\nuse crate::Timestamp;\n\n"]
     for n in nouns:
         (emit_enum if is_enum(n) else emit_struct)(n, out)
-    write(os.path.join(ROOT, "crates/model/src/shapes.rs"), "".join(out))
+    files[SHAPES_RS] = "".join(out)
 
     out = [header,
            "//! The request and response envelopes of the ECS operations berth serves, exactly as\n"
@@ -193,14 +225,61 @@ def main():
            "use serde::{Deserialize, Serialize};\n\nuse berth_model::Timestamp;\nuse berth_model::shapes::*;\n\n"]
     for n in envelopes:
         emit_struct(n, out)
-    write(os.path.join(ROOT, "crates/api/src/ecs/wire.rs"), "".join(out))
+    files[WIRE_RS] = "".join(out)
+    return files
 
 
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    print("wrote", os.path.relpath(path, ROOT), file=sys.stderr)
+def rustfmt(text):
+    """`text` as `cargo fmt` leaves it: rustfmt with the workspace's edition (and its rustfmt.toml,
+    if it gets one, which rustfmt finds from the working directory)."""
+    with open(os.path.join(ROOT, "Cargo.toml")) as f:
+        edition = re.search(r'^edition\s*=\s*"(\d+)"', f.read(), re.M).group(1)
+    done = subprocess.run(["rustfmt", "--edition", edition, "--emit", "stdout"], input=text,
+                          capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        sys.exit("gen_ecs_shapes: rustfmt failed:\n" + done.stderr)
+    return done.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with a diff if the committed files differ")
+    parser.add_argument("--model", metavar="SERVICE_JSON",
+                        help="read this ecs service-2.json instead of the pinned botocore's "
+                             "(to compare releases; the result is not what CI checks)")
+    parser.add_argument("--out", metavar="DIR", default=ROOT,
+                        help="write (with --check, compare) the files under DIR instead of the repository")
+    args = parser.parse_args()
+
+    files = {path: rustfmt(text) for path, text in generate(load_model(args.model)).items()}
+    if args.check:
+        stale = []
+        for path, text in files.items():
+            try:
+                with open(os.path.join(args.out, path)) as f:
+                    committed = f.read()
+            except FileNotFoundError:
+                committed = ""
+            if committed != text:
+                stale.append(path)
+                sys.stdout.writelines(difflib.unified_diff(
+                    committed.splitlines(True), text.splitlines(True),
+                    "a/" + path + " (committed)", "b/" + path + " (regenerated)"))
+        if stale:
+            print("gen_ecs_shapes: not what botocore %s generates: %s; regenerate with "
+                  "`.venv/bin/python tools/gen_ecs_shapes.py` (never edit them by hand)"
+                  % (BOTOCORE_VERSION, " and ".join(stale)), file=sys.stderr)
+            sys.exit(1)
+        print("gen_ecs_shapes: %s are up to date with botocore %s"
+              % (" and ".join(files), BOTOCORE_VERSION), file=sys.stderr)
+        return
+    for path, text in files.items():
+        target = os.path.join(args.out, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:
+            f.write(text)
+        print("wrote", os.path.relpath(target), file=sys.stderr)
 
 
 if __name__ == "__main__":
