@@ -6,7 +6,7 @@ ECS API uses. Rather than hand-copy dozens of structures (and drift from them), 
 walks the shapes reachable from the operations berth serves and writes:
 
   crates/model/src/shapes.rs    the ECS resource documents (Cluster, TaskDefinition, ...)
-  crates/api/src/ecs/wire.rs    the operations' request and response envelopes
+  crates/api/src/services/ecs/wire.rs    the operations' request and response envelopes
 
 The model is read from the botocore release pinned in BOTOCORE_VERSION below, so that the same
 script gives the same files on every machine: a newer botocore adds members and enum values
@@ -48,10 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # scripts/install-deps reads this line; keep it a plain string assignment.
 BOTOCORE_VERSION = "1.43.11"
 SHAPES_RS = "crates/model/src/shapes.rs"
-# The API crate is moving its services under src/services/; follow wire.rs to wherever the ecs
-# module is (drop the old path once the move has landed).
-WIRE_RS = ("crates/api/src/services/ecs/wire.rs"
-           if os.path.isdir(os.path.join(ROOT, "crates/api/src/services/ecs")) else "crates/api/src/ecs/wire.rs")
+WIRE_RS = "crates/api/src/services/ecs/wire.rs"
 
 
 def load_model(model_path=None):

@@ -1,10 +1,12 @@
 //! The authentication seam: who sent a request, and for which account and region.
 //!
-//! Today any credentials are accepted and only the region is read from the SigV4 credential
-//! scope. Signature verification drops in behind [`Authenticator`] without touching the
-//! protocol or operation code.
+//! One layer in front of every route (`crate::endpoint`) hands the [`Authenticator`] the whole
+//! request as SigV4 signs it — method, path, query, headers and the body's SHA-256 — and
+//! answers a refusal in the request's own protocol. Today any credentials are accepted and
+//! only the region is read from the SigV4 credential scope; signature verification drops in
+//! behind the trait without touching protocol or operation code.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use berth_model::AccountRegion;
 
 use crate::error::{ApiError, ErrorCode};
@@ -21,10 +23,35 @@ pub struct Caller {
     pub access_key_id: Option<String>,
 }
 
+/// What a signature covers of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// The body was read whole: its SHA-256.
+    Sha256([u8; 32]),
+    /// A body streamed to its handler (an image archive): only what the request declares
+    /// (`x-amz-content-sha256`, possibly `UNSIGNED-PAYLOAD`) is known up front.
+    Streamed,
+}
+
+/// A request, as a signature sees it.
+#[derive(Debug, Clone)]
+pub struct AuthRequest<'a> {
+    /// Its method.
+    pub method: &'a Method,
+    /// Its path, as sent.
+    pub path: &'a str,
+    /// Its query string, as sent (without `?`).
+    pub query: Option<&'a str>,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+    /// Its body.
+    pub payload: Payload,
+}
+
 /// Decides who a request comes from.
 pub trait Authenticator: Send + Sync + 'static {
-    /// The caller of a request with these headers, or why it is refused.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError>;
+    /// The caller of `request`, or why it is refused.
+    fn authenticate(&self, request: &AuthRequest<'_>) -> Result<Caller, ApiError>;
 }
 
 /// Accepts any (or no) credentials, all mapped to one account.
@@ -42,8 +69,9 @@ impl AcceptAnyCredentials {
 }
 
 impl Authenticator for AcceptAnyCredentials {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let scope = headers
+    fn authenticate(&self, request: &AuthRequest<'_>) -> Result<Caller, ApiError> {
+        let scope = request
+            .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(credential_scope);
@@ -62,6 +90,15 @@ impl Authenticator for AcceptAnyCredentials {
             access_key_id,
         })
     }
+}
+
+/// The service a request's SigV4 credential scope names (`.../REGION/SERVICE/aws4_request`).
+pub fn signing_name(headers: &HeaderMap) -> Option<&str> {
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    let credential = authorization
+        .split([',', ' '])
+        .find_map(|part| part.trim().strip_prefix("Credential="))?;
+    credential.split('/').nth(3)
 }
 
 /// `(access key id, region)` from `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`.
@@ -95,7 +132,14 @@ mod tests {
         if let Some(value) = authorization {
             headers.insert("authorization", value.parse().unwrap());
         }
-        AcceptAnyCredentials::new("000000000000").authenticate(&headers)
+        let request = AuthRequest {
+            method: &Method::POST,
+            path: "/",
+            query: None,
+            headers: &headers,
+            payload: Payload::Sha256([0; 32]),
+        };
+        AcceptAnyCredentials::new("000000000000").authenticate(&request)
     }
 
     #[test]
@@ -106,5 +150,8 @@ mod tests {
         assert_eq!(c.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
         assert_eq!(caller(None).unwrap().scope.region, DEFAULT_REGION);
         assert!(caller(Some("AWS4-HMAC-SHA256 Credential=A/1/../ecs/aws4_request")).is_err());
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", signed.parse().unwrap());
+        assert_eq!(signing_name(&headers), Some("ecs"));
     }
 }

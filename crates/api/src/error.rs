@@ -1,12 +1,17 @@
-//! API errors as AWS SDKs parse them: `{"__type": CODE, "message": ...}` with the right HTTP
-//! status for the JSON protocol, and EC2's dotted codes (`InvalidGroup.NotFound`) for the
-//! Query protocol. Every control-plane error becomes an AWS error code here and nowhere else.
+//! API errors as AWS names them: [`ErrorCode`]s with their HTTP statuses for the JSON-document
+//! services (written out by each protocol: `protocol::aws_json`, `protocol::rpc_v2_cbor`), and
+//! the Query services' codes, EC2's dotted ones (`InvalidGroup.NotFound`) among them
+//! ([`QueryError`]). Every control-plane error becomes an AWS error code here and nowhere else.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_control::{
     ClusterError, Ec2Code, Ec2Error, PageError, TaggingError, TaskDefinitionOpError, TaskError,
 };
+
+use crate::protocol::aws_json::JsonVersion;
+use crate::protocol::body::BodyError;
+use crate::protocol::query::QueryError;
 
 /// The AWS error codes berth answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub enum ErrorCode {
     InvalidSignatureException,
     /// The body is larger than [`crate::MAX_BODY_BYTES`].
     RequestEntityTooLargeException,
+    /// berth's own API: the path is served, not with this method.
+    MethodNotAllowedException,
     /// The resource is being changed by another request.
     UpdateInProgressException,
     /// No such image.
@@ -41,16 +48,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    fn status(self) -> StatusCode {
+    /// The HTTP status it is answered with.
+    pub fn status(self) -> StatusCode {
         match self {
             Self::ServerException => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestEntityTooLargeException => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowedException => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidSignatureException => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientException => "ClientException",
             Self::InvalidParameterException => "InvalidParameterException",
@@ -61,6 +71,7 @@ impl ErrorCode {
             Self::SerializationException => "SerializationException",
             Self::InvalidSignatureException => "InvalidSignatureException",
             Self::RequestEntityTooLargeException => "RequestEntityTooLargeException",
+            Self::MethodNotAllowedException => "MethodNotAllowedException",
             Self::UpdateInProgressException => "UpdateInProgressException",
             Self::ImageNotFoundException => "ImageNotFoundException",
             Self::ResourceInUseException => "ResourceInUseException",
@@ -105,20 +116,20 @@ impl ApiError {
     }
 }
 
+/// berth's own API (`/berth/v1/...`) answers errors as AWS JSON 1.1 does.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "__type": self.code.as_str(), "message": self.message });
-        let mut response = (self.code.status(), body.to_string()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/x-amz-json-1.1"),
-        );
-        headers.insert(
-            "x-amzn-errortype",
-            HeaderValue::from_static(self.code.as_str()),
-        );
-        response
+        crate::protocol::aws_json::error_response(JsonVersion::V1_1, &self)
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        let code = match error {
+            BodyError::TooLarge { .. } => ErrorCode::RequestEntityTooLargeException,
+            BodyError::Broken(_) => ErrorCode::SerializationException,
+        };
+        ApiError::new(code, error.to_string())
     }
 }
 
@@ -197,42 +208,7 @@ impl From<TaskError> for ApiError {
     }
 }
 
-/// An EC2 (Query protocol) error: a dotted code, a message and an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ec2Failure {
-    /// EC2's code.
-    pub code: &'static str,
-    /// What the user should know.
-    pub message: String,
-    /// 400 for the caller's mistakes, 500 for berth's.
-    pub status: StatusCode,
-}
-
-impl Ec2Failure {
-    /// A client error.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            status: StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// A required parameter is missing.
-    pub fn missing(name: &str) -> Self {
-        Self::new(
-            "MissingParameter",
-            format!("The request must contain the parameter {name}"),
-        )
-    }
-
-    /// A parameter's value is wrong.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterValue", message)
-    }
-}
-
-impl From<Ec2Error> for Ec2Failure {
+impl From<Ec2Error> for QueryError {
     fn from(error: Ec2Error) -> Self {
         let Ec2Error::Client { code, message } = error else {
             let logged = ApiError::server(&error);
@@ -265,12 +241,15 @@ impl From<Ec2Error> for Ec2Failure {
     }
 }
 
-/// Errors met before an EC2 action runs (authentication, body size) in EC2's words.
-impl From<ApiError> for Ec2Failure {
+/// Errors met before a Query action runs (authentication, the body) in the Query protocol's
+/// words. A body too large is not EC2's `RequestLimitExceeded`: botocore reads that as
+/// throttling and would send the same body three more times.
+impl From<ApiError> for QueryError {
     fn from(error: ApiError) -> Self {
         let code = match error.code {
             ErrorCode::InvalidSignatureException => "AuthFailure",
-            ErrorCode::RequestEntityTooLargeException => "RequestLimitExceeded",
+            ErrorCode::RequestEntityTooLargeException => "RequestEntityTooLarge",
+            ErrorCode::SerializationException => "IncompleteBody",
             ErrorCode::ServerException => "InternalError",
             _ => "InvalidParameterValue",
         };

@@ -27,8 +27,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::ApiState;
-use crate::aws_json::decode;
 use crate::error::{ApiError, ErrorCode};
+use crate::protocol::aws_json::decode;
 
 /// A boxed future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -1,30 +1,31 @@
-//! berth's HTTP API: the AWS wire protocols, the authentication seam, and the one place where
-//! control-plane errors become AWS error codes.
+//! berth's HTTP API: the AWS wire protocols, the services spoken over them, the
+//! authentication seam, and the one place where control-plane errors become AWS error codes.
 //!
-//! EC2's Query protocol (`ec2`, for VPCs, subnets, security groups and network interfaces)
-//! shares the endpoint: `aws_json` hands it form-encoded requests without a target header.
-//!
-//! A request goes `router` → `aws_json` (target header, body limit, JSON decoding) →
-//! `auth` (who is calling, in which region) → `ecs` (one dispatch `match` to a typed action,
-//! one small function per operation) → `berth_control`. This crate never touches the kernel,
-//! images or containers.
+//! A request goes `router` → `endpoint::authenticate` (the body, who is calling — for every
+//! route) → `endpoint::serve`, which reads the protocol's framing (`protocol`: AWS JSON,
+//! Query with XML, rpc-v2-cbor), finds the service (`services`: the registry; `ecs`, `ec2`)
+//! and has the protocol write its answer. A service holds one dispatch `match` to a typed
+//! action and one small function per operation onto `berth_control`. berth's own API
+//! (`images`, `logs`, `task_wait`) sits under `/berth/v1`. This crate never touches the
+//! kernel, images or containers.
 
 pub mod auth;
-mod aws_json;
-mod ec2;
-mod ecs;
+mod endpoint;
 mod error;
 pub mod images;
 pub mod logs;
+pub mod protocol;
+pub mod services;
 mod task_wait;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use berth_control::Ecs;
 
-pub use auth::{AcceptAnyCredentials, Authenticator, Caller};
+pub use auth::{AcceptAnyCredentials, AuthRequest, Authenticator, Caller, Payload};
 pub use error::{ApiError, ErrorCode};
 pub use images::{ImageService, ImageServiceError};
 pub use logs::LogService;
@@ -49,17 +50,18 @@ pub struct ApiState {
 /// The HTTP router serving every protocol on one endpoint.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route(
-            "/",
-            post(aws_json::serve).fallback(aws_json::not_an_operation),
-        )
         .route("/berth/v1/images", get(images::list))
         .route("/berth/v1/images/pull", post(images::pull))
-        .route("/berth/v1/images/import", post(images::import))
+        .route(endpoint::STREAMED_PATH, post(images::import))
         .route("/berth/v1/images/remove", post(images::remove))
         .route("/berth/v1/images/prune", post(images::prune))
         .route("/berth/v1/tasks/logs", post(logs::logs))
         .route("/berth/v1/tasks/wait", post(task_wait::wait))
-        .fallback(aws_json::not_an_operation)
+        .fallback(endpoint::serve)
+        .method_not_allowed_fallback(endpoint::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            endpoint::authenticate,
+        ))
         .with_state(state)
 }

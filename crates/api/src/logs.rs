@@ -8,16 +8,17 @@
 //! ```
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::{Extension, State};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::ApiState;
-use crate::aws_json::decode;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::images::BoxFuture;
+use crate::protocol::aws_json::decode;
 
 /// A node's container logs, as the API needs them.
 pub trait LogService: Send + Sync + 'static {
@@ -45,16 +46,19 @@ struct LogsRequest {
     timestamps: bool,
 }
 
-pub async fn logs(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    match stream(&state, &headers, &body).await {
+pub async fn logs(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    match stream(&state, &caller, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn stream(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn stream(state: &ApiState, caller: &Caller, body: &[u8]) -> Result<Response, ApiError> {
     let request: LogsRequest = decode(body)?;
-    let caller = state.auth.authenticate(headers)?;
     let (tasks, _) = state
         .ecs
         .describe_tasks(

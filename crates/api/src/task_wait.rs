@@ -11,16 +11,17 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Extension, State};
+
 use axum::response::{IntoResponse, Response};
 use berth_model::lifecycle::TaskStatus;
 use berth_model::shapes::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
-use crate::aws_json::{decode, encode};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
+use crate::protocol::aws_json::{decode, encode};
 
 /// The longest a caller may wait in one request.
 const MAX_WAIT_SECONDS: u64 = 300;
@@ -41,16 +42,19 @@ struct WaitResponse {
     task: Task,
 }
 
-pub async fn wait(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    match answer(&state, &headers, &body).await {
+pub async fn wait(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    match answer(&state, &caller, &body).await {
         Ok(bytes) => ([("content-type", "application/json")], bytes).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-async fn answer(state: &ApiState, headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+async fn answer(state: &ApiState, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let request: WaitRequest = decode(body)?;
-    let caller = state.auth.authenticate(headers)?;
     let status = request.status.as_deref().unwrap_or("STOPPED");
     let until = TaskStatus::parse(status).ok_or_else(|| {
         ApiError::new(

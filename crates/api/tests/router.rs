@@ -1,5 +1,6 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`): headers, status codes and the
-//! request/response shapes of the AWS JSON protocol.
+//! request/response shapes of each protocol, services berth knows but does not serve yet, the
+//! authentication layer in front of every route, and how bodies that cannot be read are told.
 
 use std::sync::Arc;
 
@@ -72,11 +73,15 @@ impl berth_api::LogService for NoLogs {
 }
 
 fn api() -> Api {
+    api_with(Arc::new(AcceptAnyCredentials::new("123456789012")))
+}
+
+fn api_with(auth: Arc<dyn berth_api::Authenticator>) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("state.redb")).unwrap();
     let state = ApiState {
         ecs: Arc::new(Ecs::new(Arc::new(store))),
-        auth: Arc::new(AcceptAnyCredentials::new("123456789012")),
+        auth,
         images: Arc::new(NoImages),
         logs: Arc::new(NoLogs),
     };
@@ -155,4 +160,295 @@ async fn image_api_errors_are_aws_shaped() {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["__type"], "ImageNotFoundException");
+}
+
+/// Sends `request`; the status, headers and body bytes.
+async fn send(api: &Api, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+    (parts.status, parts.headers, bytes)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_service_not_served_yet_answers_in_its_own_protocol() {
+    let api = api();
+    // CloudWatch Logs, AWS JSON 1.1.
+    let (status, headers, body) = send(
+        &api,
+        Request::post("/")
+            .header("x-amz-target", "Logs_20140328.CreateLogGroup")
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["x-amzn-errortype"], "UnknownOperationException");
+    assert!(
+        text(&body).contains("Logs_20140328.CreateLogGroup"),
+        "{}",
+        text(&body)
+    );
+    // ELBv2, the Query protocol: an ErrorResponse document, not EC2's.
+    let (status, headers, body) = send(
+        &api,
+        Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(
+                "Action=DescribeLoadBalancers&Version=2015-12-01",
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml")
+    );
+    let body = text(&body);
+    assert!(
+        body.contains("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"),
+        "{body}"
+    );
+    // CloudWatch over rpc-v2-cbor: a CBOR map {"__type": ..., "message": ...}.
+    let (status, headers, body) = send(
+        &api,
+        Request::post("/service/GraniteServiceVersion20100801/operation/PutMetricData")
+            .header("smithy-protocol", "rpc-v2-cbor")
+            .header("content-type", "application/cbor")
+            .body(Body::from(vec![0xa0]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["smithy-protocol"], "rpc-v2-cbor");
+    let error = berth_api::protocol::cbor::decode(&body).unwrap();
+    assert_eq!(error["__type"], "UnknownOperationException");
+    // EC2 is served over Query, with its own documents.
+    let (status, _, body) = send(
+        &api,
+        Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("Action=DescribeVpcs&Version=2016-11-15"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    assert!(
+        text(&body)
+            .contains("<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">")
+    );
+}
+
+/// Records what the authentication layer is given.
+struct Recording(std::sync::Mutex<Vec<String>>);
+
+impl berth_api::Authenticator for Recording {
+    fn authenticate(
+        &self,
+        request: &berth_api::AuthRequest<'_>,
+    ) -> Result<berth_api::Caller, berth_api::ApiError> {
+        let payload = match &request.payload {
+            berth_api::Payload::Sha256(hash) => hash.iter().map(|b| format!("{b:02x}")).collect(),
+            berth_api::Payload::Streamed => "streamed".to_owned(),
+        };
+        self.0.lock().unwrap().push(format!(
+            "{} {} {} {}",
+            request.method,
+            request.path,
+            request.query.unwrap_or("-"),
+            payload
+        ));
+        if request.headers.contains_key("x-refuse") {
+            return Err(berth_api::ApiError::new(
+                berth_api::ErrorCode::InvalidSignatureException,
+                "refused",
+            ));
+        }
+        AcceptAnyCredentials::new("123456789012").authenticate(request)
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_authenticated_with_the_whole_request() {
+    let recording = Arc::new(Recording(Default::default()));
+    let api = api_with(recording.clone());
+    let routes = [
+        ("/?x=1", "{}"),
+        ("/berth/v1/images/remove", r#"{"reference":"nginx"}"#),
+        ("/berth/v1/tasks/wait", "{}"),
+    ];
+    for (path, body) in routes {
+        send(&api, Request::post(path).body(Body::from(body)).unwrap()).await;
+    }
+    send(
+        &api,
+        Request::get("/berth/v1/images")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    send(
+        &api,
+        Request::post("/berth/v1/images/import")
+            .body(Body::from("not an archive"))
+            .unwrap(),
+    )
+    .await;
+    let seen = recording.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            // sha256("{}")
+            "POST / x=1 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "POST /berth/v1/images/remove - 5dd0c286b07e7ef8558d58671a0b7c956f8c61a570e5e5ccacf59785235e2dbc",
+            "POST /berth/v1/tasks/wait - 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            // sha256("")
+            "GET /berth/v1/images - e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "POST /berth/v1/images/import - streamed",
+        ]
+    );
+    // A refusal is answered in the request's own protocol.
+    let (status, headers, _) = send(
+        &api,
+        Request::post("/berth/v1/images/prune")
+            .header("x-refuse", "1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["x-amzn-errortype"], "InvalidSignatureException");
+    let (status, _, body) = send(
+        &api,
+        Request::post("/")
+            .header("x-refuse", "1")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("Action=DescribeVpcs&Version=2016-11-15"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        text(&body).contains("<Code>AuthFailure</Code>"),
+        "{}",
+        text(&body)
+    );
+}
+
+#[tokio::test]
+async fn bodies_too_large_or_broken_are_told_apart_on_every_route() {
+    let api = api();
+    let large = "x".repeat(berth_api::MAX_BODY_BYTES + 1);
+    // berth's own routes: berth's limit and berth's error shape, not the framework's.
+    let (status, headers, body) = send(
+        &api,
+        Request::post("/berth/v1/images/remove")
+            .body(Body::from(large.clone()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        headers["x-amzn-errortype"],
+        "RequestEntityTooLargeException"
+    );
+    assert!(text(&body).contains("larger than 1048576 bytes"));
+    // EC2: not RequestLimitExceeded, which botocore retries as throttling.
+    let (status, _, body) = send(
+        &api,
+        Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(large))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        text(&body).contains("<Code>RequestEntityTooLarge</Code>"),
+        "{}",
+        text(&body)
+    );
+    // A body that breaks off is a 400 of its own.
+    let (status, _, body) = send(
+        &api,
+        Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::new(Broken(false)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        text(&body).contains("<Code>IncompleteBody</Code>"),
+        "{}",
+        text(&body)
+    );
+    let (status, headers, _) = send(
+        &api,
+        Request::post("/")
+            .header(
+                "x-amz-target",
+                "AmazonEC2ContainerServiceV20141113.ListClusters",
+            )
+            .body(Body::new(Broken(false)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["x-amzn-errortype"], "SerializationException");
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_berths_routes_is_answered_in_berths_shape() {
+    let api = api();
+    let (status, headers, body) = send(
+        &api,
+        Request::get("/berth/v1/images/pull")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["x-amzn-errortype"], "MethodNotAllowedException");
+    assert!(text(&body).contains("/berth/v1/images/pull"));
+    // An unknown berth route, and GET / too.
+    for request in [
+        Request::post("/berth/v1/nothing")
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("/").body(Body::empty()).unwrap(),
+    ] {
+        let (status, headers, _) = send(&api, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["x-amzn-errortype"], "UnknownOperationException");
+    }
+}
+
+/// One chunk, then the connection breaks.
+struct Broken(bool);
+
+impl http_body::Body for Broken {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.0 {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other("connection reset"))));
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(
+            axum::body::Bytes::from_static(b"Action="),
+        ))))
+    }
 }

@@ -3,16 +3,16 @@
 use berth_control::{Ecs, SubnetView, VpcRecord};
 use berth_model::AccountRegion;
 
-use super::query::Params;
-use super::xml::Xml;
-use crate::error::Ec2Failure;
+use super::params::Ec2Params;
+use crate::protocol::query::{Params, QueryError};
+use crate::protocol::xml::Xml;
 
 pub async fn create_vpc(
     ecs: &Ecs,
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let vpc = ecs.create_vpc(scope, params.get("CidrBlock")).await?;
     out.element("vpc", |xml| vpc_xml(xml, scope, &vpc));
     Ok(())
@@ -23,7 +23,7 @@ pub async fn describe_vpcs(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let vpcs = ecs
         .describe_vpcs(scope, &params.list("VpcId"), &params.filters())
         .await?;
@@ -36,7 +36,7 @@ pub async fn create_subnet(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let subnet = ecs
         .create_subnet(
             scope,
@@ -59,7 +59,7 @@ pub async fn describe_subnets(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let subnets = ecs
         .describe_subnets(scope, &params.list("SubnetId"), &params.filters())
         .await?;
@@ -74,7 +74,7 @@ pub async fn delete_subnet(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     ecs.delete_subnet(scope, params.required("SubnetId")?)
         .await?;
     out.boolean("return", true);

@@ -4,16 +4,16 @@
 use berth_control::{Ecs, NetworkInterfaceView};
 use berth_model::AccountRegion;
 
-use super::query::Params;
-use super::xml::Xml;
-use crate::error::Ec2Failure;
+use super::params::Ec2Params;
+use crate::protocol::query::{Params, QueryError};
+use crate::protocol::xml::Xml;
 
 pub async fn describe(
     ecs: &Ecs,
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let interfaces = ecs
         .describe_network_interfaces(scope, &params.list("NetworkInterfaceId"), &params.filters())
         .await?;

@@ -12,9 +12,11 @@ pub mod wire;
 use berth_control::Ecs;
 use berth_model::AccountRegion;
 
+use crate::ApiState;
 use crate::auth::Caller;
-use crate::aws_json::{decode, encode, unknown_operation};
 use crate::error::ApiError;
+use crate::protocol::aws_json::{decode, encode, unknown_operation};
+use crate::services::BoxFuture;
 use wire::*;
 
 /// The `X-Amz-Target` prefix of ECS operations.
@@ -110,7 +112,17 @@ impl EcsRequest {
 }
 
 /// Serves one ECS operation for `caller`.
-pub async fn dispatch(
+/// The registry's entry point ([`crate::services::JsonHandler`]).
+pub fn serve<'a>(
+    state: &'a ApiState,
+    caller: &'a Caller,
+    operation: &'a str,
+    body: &'a [u8],
+) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+    Box::pin(dispatch(&state.ecs, caller, operation, body))
+}
+
+async fn dispatch(
     ecs: &Ecs,
     caller: &Caller,
     operation: &str,

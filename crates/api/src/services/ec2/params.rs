@@ -1,76 +1,24 @@
-//! EC2's Query protocol, reading side: a form-encoded body (`Action=DescribeVpcs&
-//! Version=2016-11-15&VpcId.1=vpc-1&Filter.1.Name=...&Filter.1.Value.1=...`) as a map from
-//! parameter name to value, with the accessors EC2's flattened lists and structures need.
-
-use std::collections::BTreeMap;
+//! EC2's own structures in a Query request: `Filter.N.Name`/`Filter.N.Value.M`, the
+//! permissions of Authorize/Revoke (nested `IpPermissions.N.*` or the one-rule shorthand) and
+//! the group an action names.
 
 use berth_control::{Filter, GroupRef, IpPermission};
 
-use super::Ec2Failure;
+use crate::protocol::query::{Params, QueryError};
 
-/// A request's parameters.
-#[derive(Debug, Default)]
-pub struct Params {
-    values: BTreeMap<String, String>,
+/// EC2's accessors over a request's parameters.
+pub trait Ec2Params {
+    /// `Filter.N.Name` / `Filter.N.Value.M`.
+    fn filters(&self) -> Vec<Filter>;
+    /// The permissions of an Authorize/Revoke request.
+    fn permissions(&self) -> Result<Vec<IpPermission>, QueryError>;
+    /// The group an operation acts on: `GroupId`, or `GroupName` in the default VPC.
+    fn group(&self) -> Result<GroupRef, QueryError>;
 }
 
-impl Params {
-    /// Decodes a form body; a parameter given twice keeps its last value.
-    pub fn parse(body: &[u8]) -> Self {
-        Self {
-            values: form_urlencoded::parse(body).into_owned().collect(),
-        }
-    }
-
-    /// One value.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-
-    /// A required value.
-    pub fn required(&self, name: &str) -> Result<&str, Ec2Failure> {
-        self.get(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| Ec2Failure::missing(name))
-    }
-
-    /// An integer value.
-    pub fn integer(&self, name: &str) -> Result<Option<i32>, Ec2Failure> {
-        self.get(name)
-            .map(|v| {
-                v.parse().map_err(|_| {
-                    Ec2Failure::invalid(format!("Invalid value '{v}' for {name}: not an integer"))
-                })
-            })
-            .transpose()
-    }
-
-    /// A flattened list: `NAME.1`, `NAME.2`, ... in index order.
-    pub fn list(&self, name: &str) -> Vec<String> {
-        self.indexes(name)
-            .into_iter()
-            .filter_map(|n| self.get(&format!("{name}.{n}")).map(str::to_owned))
-            .collect()
-    }
-
-    /// The indexes `N` for which some `NAME.N` or `NAME.N.*` is present, ascending.
-    fn indexes(&self, name: &str) -> Vec<u32> {
-        let prefix = format!("{name}.");
-        let mut found: Vec<u32> = self
-            .values
-            .keys()
-            .filter_map(|key| {
-                let rest = key.strip_prefix(&prefix)?;
-                rest.split('.').next()?.parse().ok()
-            })
-            .collect();
-        found.sort_unstable();
-        found.dedup();
-        found
-    }
-
+impl Ec2Params for Params {
     /// `Filter.N.Name` / `Filter.N.Value.M`.
-    pub fn filters(&self) -> Vec<Filter> {
+    fn filters(&self) -> Vec<Filter> {
         self.indexes("Filter")
             .into_iter()
             .map(|n| Filter {
@@ -86,7 +34,7 @@ impl Params {
     /// The permissions of an Authorize/Revoke request: `IpPermissions.N.*`, or the
     /// one-rule shorthand (`IpProtocol`, `FromPort`, `ToPort`, `CidrIp`,
     /// `SourceSecurityGroupName`).
-    pub fn permissions(&self) -> Result<Vec<IpPermission>, Ec2Failure> {
+    fn permissions(&self) -> Result<Vec<IpPermission>, QueryError> {
         let mut permissions = Vec::new();
         for n in self.indexes("IpPermissions") {
             let at = format!("IpPermissions.{n}");
@@ -115,7 +63,7 @@ impl Params {
                     (Some(id), _) => GroupRef::Id(id.to_owned()),
                     (None, Some(name)) => GroupRef::Name(name.to_owned()),
                     (None, None) => {
-                        return Err(Ec2Failure::missing(&format!("{pair}.GroupId")));
+                        return Err(QueryError::missing(&format!("{pair}.GroupId")));
                     }
                 };
                 permission.groups.push((group, description));
@@ -146,11 +94,11 @@ impl Params {
     }
 
     /// The group an operation acts on: `GroupId`, or `GroupName` in the default VPC.
-    pub fn group(&self) -> Result<GroupRef, Ec2Failure> {
+    fn group(&self) -> Result<GroupRef, QueryError> {
         match (self.get("GroupId"), self.get("GroupName")) {
             (Some(id), _) => Ok(GroupRef::Id(id.to_owned())),
             (None, Some(name)) => Ok(GroupRef::Name(name.to_owned())),
-            (None, None) => Err(Ec2Failure::missing("GroupId")),
+            (None, None) => Err(QueryError::missing("GroupId")),
         }
     }
 }
@@ -158,20 +106,6 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lists_and_filters_are_read_in_index_order() {
-        let params = Params::parse(
-            b"Action=DescribeVpcs&VpcId.2=vpc-b&VpcId.1=vpc-a&VpcId.10=vpc-j\
-              &Filter.1.Name=vpc-id&Filter.1.Value.1=x&Filter.1.Value.2=y&Filter.2.Name=state",
-        );
-        assert_eq!(params.list("VpcId"), ["vpc-a", "vpc-b", "vpc-j"]);
-        let filters = params.filters();
-        assert_eq!(filters.len(), 2);
-        assert_eq!(filters[0].name, "vpc-id");
-        assert_eq!(filters[0].values, ["x", "y"]);
-        assert!(filters[1].values.is_empty());
-    }
 
     #[test]
     fn permissions_come_nested_or_as_the_shorthand() {

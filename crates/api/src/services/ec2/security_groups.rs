@@ -6,16 +6,16 @@ use berth_control::{Ecs, SecurityGroupQuery, SecurityGroupRecord};
 use berth_model::AccountRegion;
 use berth_model::security_groups::{RuleSource, SecurityGroupRule, security_group_arn};
 
-use super::query::Params;
-use super::xml::Xml;
-use crate::error::Ec2Failure;
+use super::params::Ec2Params;
+use crate::protocol::query::{Params, QueryError};
+use crate::protocol::xml::Xml;
 
 pub async fn create(
     ecs: &Ecs,
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let group = ecs
         .create_security_group(
             scope,
@@ -38,7 +38,7 @@ pub async fn describe(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let query = SecurityGroupQuery {
         group_ids: params.list("GroupId"),
         group_names: params.list("GroupName"),
@@ -56,7 +56,7 @@ pub async fn delete(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let id = ecs.delete_security_group(scope, &params.group()?).await?;
     out.boolean("return", true).text("groupId", &id);
     Ok(())
@@ -67,7 +67,7 @@ pub async fn authorize_ingress(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let group = params.group()?;
     let (group_id, rules) = ecs
         .authorize_ingress(scope, &group, &params.permissions()?)
@@ -99,7 +99,7 @@ pub async fn revoke_ingress(
     scope: &AccountRegion,
     params: &Params,
     out: &mut Xml,
-) -> Result<(), Ec2Failure> {
+) -> Result<(), QueryError> {
     let outcome = ecs
         .revoke_ingress(
             scope,
