@@ -13,8 +13,11 @@ use berth_model::shapes::{
 use berth_model::tags::{self, TagError};
 use berth_store::{Compare, KeyRange, Op, StoreError, Txn};
 
+use crate::Ecs;
+use crate::cas::{Attempt, retry_cas};
+use crate::keys;
+use crate::paging::{Page, PageError, PageRequest};
 use crate::records::{self, ClusterRecord, CorruptRecord};
-use crate::{Ecs, Page, PageError, PageRequest, keys};
 
 const ACTIVE: &str = "ACTIVE";
 const INACTIVE: &str = "INACTIVE";
@@ -22,8 +25,6 @@ const INACTIVE: &str = "INACTIVE";
 pub const CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 const LIST_LIMIT: usize = 100;
 const DESCRIBE_LIMIT: usize = 100;
-/// Attempts at a read-modify-write before giving up on a hot record.
-const CAS_ATTEMPTS: usize = 16;
 
 /// Why a cluster operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -137,30 +138,34 @@ impl Ecs {
         apply_update(&mut cluster, spec.update)?;
 
         let key = keys::cluster(scope, &name);
-        for _ in 0..CAS_ATTEMPTS {
-            let existing = self.store.range(KeyRange::key(key.as_str()), None).await?;
-            let existing = existing.kvs.into_iter().next();
-            let mod_revision = match &existing {
-                Some(kv) => {
-                    let current: ClusterRecord = records::decode(kv)?;
-                    if current.status.as_deref() == Some(ACTIVE) {
-                        return Ok(current);
+        retry_cas(
+            || async {
+                let existing = self.store.range(KeyRange::key(key.as_str()), None).await?;
+                let existing = existing.kvs.into_iter().next();
+                let mod_revision = match &existing {
+                    Some(kv) => {
+                        let current: ClusterRecord = records::decode(kv)?;
+                        if current.status.as_deref() == Some(ACTIVE) {
+                            return Ok(Attempt::Done(current));
+                        }
+                        kv.mod_revision
                     }
-                    kv.mod_revision
+                    None => 0,
+                };
+                let txn = Txn {
+                    compares: vec![Compare::unchanged_since(key.as_str(), mod_revision)],
+                    success: vec![Op::put(key.as_str(), records::encode(&cluster))],
+                    failure: vec![],
+                };
+                if !self.store.txn(txn).await?.succeeded {
+                    return Ok(Attempt::Lost);
                 }
-                None => 0,
-            };
-            let txn = Txn {
-                compares: vec![Compare::unchanged_since(key.as_str(), mod_revision)],
-                success: vec![Op::put(key.as_str(), records::encode(&cluster))],
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
                 tracing::info!(cluster = %name, "cluster created");
-                return Ok(cluster);
-            }
-        }
-        Err(ClusterError::Contended)
+                Ok(Attempt::Done(cluster.clone()))
+            },
+            ClusterError::Contended,
+        )
+        .await
     }
 
     /// DescribeClusters: the named clusters (default: `default`), with `failures` for the
@@ -288,25 +293,27 @@ impl Ecs {
         &self,
         scope: &AccountRegion,
         reference: &str,
-        mut change: impl FnMut(&mut Cluster) -> Result<(), ClusterError>,
+        change: impl Fn(&mut Cluster) -> Result<(), ClusterError>,
     ) -> Result<Cluster, ClusterError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let Some((mut cluster, mod_revision)) = self.read_cluster(scope, reference).await?
-            else {
-                return Err(ClusterError::NotFound(reference.to_owned()));
-            };
-            change(&mut cluster)?;
-            let key = keys::cluster(scope, cluster.cluster_name.as_deref().unwrap_or_default());
-            let txn = Txn {
-                compares: vec![Compare::unchanged_since(key.as_str(), mod_revision)],
-                success: vec![Op::put(key, records::encode(&cluster))],
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
-                return Ok(cluster);
-            }
-        }
-        Err(ClusterError::Contended)
+        retry_cas(
+            || async {
+                let Some((mut cluster, mod_revision)) = self.read_cluster(scope, reference).await?
+                else {
+                    return Err(ClusterError::NotFound(reference.to_owned()));
+                };
+                change(&mut cluster)?;
+                let key = keys::cluster(scope, cluster.cluster_name.as_deref().unwrap_or_default());
+                let txn = Txn {
+                    compares: vec![Compare::unchanged_since(key.as_str(), mod_revision)],
+                    success: vec![Op::put(key, records::encode(&cluster))],
+                    failure: vec![],
+                };
+                let committed = self.store.txn(txn).await?.succeeded;
+                Ok(Attempt::committed(committed, cluster))
+            },
+            ClusterError::Contended,
+        )
+        .await
     }
 }
 

@@ -5,8 +5,8 @@
 
 use berth_store::StoreError;
 
+use crate::ids::RandomError;
 use crate::records::CorruptRecord;
-use crate::tasks::TaskError;
 
 /// An EC2 client error's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub enum Ec2Error {
     Corrupt(#[from] CorruptRecord),
     /// The system could not provide randomness for ids.
     #[error("cannot generate a resource id")]
-    Random(#[source] std::sync::Arc<std::io::Error>),
+    Random(#[from] RandomError),
 }
 
 impl Ec2Error {
@@ -78,32 +78,6 @@ impl Ec2Error {
         Self::Client {
             code,
             message: message.into(),
-        }
-    }
-}
-
-impl From<TaskError> for Ec2Error {
-    fn from(error: TaskError) -> Self {
-        match error {
-            TaskError::Store(e) => Self::Store(e),
-            TaskError::Corrupt(e) => Self::Corrupt(e),
-            TaskError::Random(e) => Self::Random(e),
-            TaskError::Contended => Self::Contended,
-            other => Self::client(Ec2Code::InvalidParameterValue, other.to_string()),
-        }
-    }
-}
-
-/// RunTask meets EC2's errors when it resolves subnets and groups; ECS reports those as
-/// invalid parameters.
-impl From<Ec2Error> for TaskError {
-    fn from(error: Ec2Error) -> Self {
-        match error {
-            Ec2Error::Client { message, .. } => TaskError::Invalid(message),
-            Ec2Error::Contended => TaskError::Contended,
-            Ec2Error::Store(e) => TaskError::Store(e),
-            Ec2Error::Corrupt(e) => TaskError::Corrupt(e),
-            Ec2Error::Random(e) => TaskError::Random(e),
         }
     }
 }

@@ -13,16 +13,30 @@
 //! /ec2/{account}/{region}/security-groups/{group id}          security group record
 //! /ec2/{account}/{region}/group-names/{vpc id}/{name}         → group id: a claimed name
 //! /ec2/addresses/{a.b.c.d}                                    → task key: a claimed address
+//! /ec2/group-usage/{account}/{region}/{group id}              → what last came to depend on it
 //! ```
 //!
 //! Addresses are claimed node-wide, not per VPC: every task on a node shares one bridge, so
 //! two VPCs (say, two regions' default VPCs, both 172.31.0.0/16) must not hand out one
 //! address twice.
 //!
+//! A group's usage key is written whenever something comes to depend on the group (a task put
+//! in it, a rule naming it), so DeleteSecurityGroup can compare on it. Like the addresses it
+//! changes with every task, so it sorts after them, outside the range nodes' firewalls watch.
+//!
+//! Keys are also read back here (`scope_of_task`, `security_group_of`, ...): whoever parses a
+//! key should not need to know its layout either.
+//!
 //! `#` sorts before every character a family may contain, so keys sort by family name first
 //! (`a` before `a-b`) and the zero-padded revision keeps revisions in numeric order.
 
+use std::net::Ipv4Addr;
+
 use berth_model::AccountRegion;
+use berth_store::KeyRange;
+
+/// Where every scope's ECS resources begin: clusters, task definitions, tasks.
+pub const ALL_ECS: &str = "/ecs/";
 
 fn scope_prefix(scope: &AccountRegion) -> String {
     format!("/ecs/{}/{}/", scope.account_id, scope.region)
@@ -61,6 +75,26 @@ pub fn tasks(scope: &AccountRegion, cluster: &str) -> String {
 /// One task.
 pub fn task(scope: &AccountRegion, cluster: &str, id: &str) -> String {
     format!("{}{id}", tasks(scope, cluster))
+}
+
+/// Whether `key` is a task's (`/ecs/{account}/{region}/tasks/{cluster}/{id}`).
+pub fn is_task(key: &str) -> bool {
+    matches!(parts(key).as_slice(), ["ecs", _, _, "tasks", _, _])
+}
+
+/// The account and region of task key `/ecs/{account}/{region}/tasks/...` (empty parts for
+/// a key of another shape).
+pub fn scope_of_task(key: &str) -> AccountRegion {
+    let mut parts = key.trim_start_matches('/').split('/').skip(1);
+    AccountRegion {
+        account_id: parts.next().unwrap_or_default().to_owned(),
+        region: parts.next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Task definitions of a scope whose family starts with `prefix`.
+pub fn families_starting_with(scope: &AccountRegion, prefix: &str) -> String {
+    format!("{}{prefix}", task_definitions(scope))
 }
 
 /// Every task assigned to `node`: what its agent watches.
@@ -107,6 +141,11 @@ pub fn subnet_block(scope: &AccountRegion, cidr: &str) -> String {
     format!("{}{}", subnet_blocks(scope), cidr.replace('/', "_"))
 }
 
+/// The block (`a.b.c.d/n`) a block key claims.
+pub fn block_of(key: &str) -> Option<String> {
+    Some(key.rsplit_once("/blocks/")?.1.replace('_', "/"))
+}
+
 /// One security group.
 pub fn security_group(scope: &AccountRegion, id: &str) -> String {
     format!("{}{id}", security_groups(scope))
@@ -115,6 +154,26 @@ pub fn security_group(scope: &AccountRegion, id: &str) -> String {
 /// Every security group of a scope.
 pub fn security_groups(scope: &AccountRegion) -> String {
     format!("{}security-groups/", ec2_prefix(scope))
+}
+
+/// The scope and id of security group key `/ec2/{account}/{region}/security-groups/{id}`;
+/// `None` for any other key.
+pub fn security_group_of(key: &str) -> Option<(AccountRegion, &str)> {
+    match parts(key).as_slice() {
+        ["ec2", account, region, "security-groups", id] => Some((
+            AccountRegion {
+                account_id: (*account).to_owned(),
+                region: (*region).to_owned(),
+            },
+            id,
+        )),
+        _ => None,
+    }
+}
+
+/// What a security group's dependents touch (see the module docs).
+pub fn group_usage(scope: &AccountRegion, group: &str) -> String {
+    format!("{GROUP_USAGE}{}/{}/{group}", scope.account_id, scope.region)
 }
 
 /// A security group's name, claimed in its VPC.
@@ -143,9 +202,30 @@ pub const SCOPES_END: &str = ADDRESSES;
 /// Every claimed address, node-wide.
 pub const ADDRESSES: &str = "/ec2/addresses/";
 
+/// Every group's usage key, node-wide like the addresses (and after them).
+const GROUP_USAGE: &str = "/ec2/group-usage/";
+
 /// One claimed address.
-pub fn address(address: std::net::Ipv4Addr) -> String {
+pub fn address(address: Ipv4Addr) -> String {
     format!("{ADDRESSES}{address}")
+}
+
+/// The address an address key claims.
+pub fn address_of(key: &str) -> Option<Ipv4Addr> {
+    key.rsplit('/').next()?.parse().ok()
+}
+
+/// Every scope's VPCs, subnets and groups, without the node-wide keys.
+pub fn ec2_scopes() -> KeyRange {
+    KeyRange {
+        start: ALL_EC2.into(),
+        end: Some(SCOPES_END.into()),
+    }
+}
+
+/// A key's `/`-separated parts after the leading `/`.
+fn parts(key: &str) -> Vec<&str> {
+    key.strip_prefix('/').unwrap_or(key).split('/').collect()
 }
 
 #[cfg(test)]
@@ -161,6 +241,31 @@ mod tests {
         let inside = |key: &str| (ALL_EC2..SCOPES_END).contains(&key);
         assert!(inside(&security_group(&scope, "sg-1")));
         assert!(inside(&subnet(&scope, "subnet-1")));
-        assert!(!inside(&address(std::net::Ipv4Addr::new(10, 0, 0, 1))));
+        assert!(!inside(&address(Ipv4Addr::new(10, 0, 0, 1))));
+        assert!(!inside(&group_usage(&scope, "sg-1")));
+    }
+
+    #[test]
+    fn keys_read_back_as_written() {
+        let scope = AccountRegion {
+            account_id: "999999999999".into(),
+            region: "us-east-1".into(),
+        };
+        let task_key = task(&scope, "default", "abc");
+        assert!(is_task(&task_key));
+        assert!(!is_task(&cluster(&scope, "default")));
+        assert!(!is_task(&task_definition(&scope, "web", 1)));
+        assert_eq!(scope_of_task(&task_key), scope);
+        assert_eq!(
+            security_group_of(&security_group(&scope, "sg-1")),
+            Some((scope.clone(), "sg-1"))
+        );
+        assert_eq!(security_group_of(&group_name(&scope, "vpc-1", "web")), None);
+        assert_eq!(
+            block_of(&subnet_block(&scope, "172.31.0.0/20")).as_deref(),
+            Some("172.31.0.0/20")
+        );
+        let ip = Ipv4Addr::new(172, 31, 0, 2);
+        assert_eq!(address_of(&address(ip)), Some(ip));
     }
 }

@@ -3,22 +3,29 @@
 //! their siblings mean, enforced on top of the revisioned store.
 //!
 //! The API layer hands this crate decoded requests in model types and gets model types or a
-//! per-area error enum back; this crate never sees HTTP and never touches a kernel. Later
-//! issues add task placement and service reconciliation here: they write desired state into the
-//! store, which node agents watch.
+//! per-area error enum back; this crate never sees HTTP and never touches a kernel. RunTask
+//! places tasks (`placement.rs`) by writing desired state into the store, which node agents
+//! watch; services and what else keeps converging will run on the controller runtime
+//! (`controller.rs`) and write desired state the same way.
 
+mod cas;
 mod clusters;
+mod controller;
 mod ec2_error;
 mod ec2_filters;
+mod ids;
 mod keys;
 mod network;
 mod node;
 mod paging;
+mod placement;
 mod records;
 mod security_groups;
 mod tagging;
 mod task_definitions;
 mod tasks;
+#[cfg(test)]
+mod testing;
 mod vpcs;
 
 use std::sync::Arc;
@@ -26,19 +33,21 @@ use std::sync::Arc;
 use berth_store::Store;
 
 pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
+pub use controller::{Action, Controller};
 pub use ec2_error::{Ec2Code, Ec2Error};
 pub use ec2_filters::Filter;
+pub use ids::RandomError;
 pub use network::{NetworkConfig, SubnetRecord, VpcRecord};
 pub use node::Assignment;
 pub use paging::{Page, PageError, PageRequest};
-pub use security_groups::{
-    GroupRef, IpPermission, Revoked, SecurityGroupQuery, SecurityGroupRecord,
-};
+pub use placement::LOCAL_NODE;
+pub use records::SecurityGroupRecord;
+pub use security_groups::{GroupRef, IpPermission, Revoked, SecurityGroupQuery};
 pub use tagging::TaggingError;
 pub use task_definitions::{
     DeleteOutcome, FamilyStatusFilter, ListTaskDefinitionsQuery, Registered, TaskDefinitionOpError,
 };
-pub use tasks::{LOCAL_NODE, ListTasksQuery, RunTaskInput, TaskError};
+pub use tasks::{ListTasksQuery, RunTaskInput, TaskError};
 pub use vpcs::{NetworkInterfaceView, SubnetView};
 
 /// The ECS control plane for every account and region served by this process.

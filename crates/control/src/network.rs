@@ -15,14 +15,15 @@ use berth_model::network::Ipv4Network;
 use berth_store::{Compare, KeyRange, Op, Txn};
 use serde::{Deserialize, Serialize};
 
+use crate::Ecs;
+use crate::cas::{Attempt, retry_cas};
 use crate::ec2_error::{Ec2Code, Ec2Error};
-use crate::security_groups::SecurityGroupRecord;
-use crate::tasks::random_hex;
-use crate::{Ecs, keys, records};
+use crate::ids::new_id;
+use crate::keys;
+use crate::records::{self, SecurityGroupRecord};
 
 /// The size AWS gives default subnets.
 pub(crate) const SUBNET_PREFIX: u8 = 20;
-pub(crate) const CAS_ATTEMPTS: usize = 16;
 
 /// How the VPC is set up.
 #[derive(Debug, Clone)]
@@ -88,114 +89,122 @@ impl Ecs {
         scope: &AccountRegion,
         id: &str,
     ) -> Result<SubnetRecord, Ec2Error> {
-        for _ in 0..CAS_ATTEMPTS {
-            if let Some(found) = self.read::<SubnetRecord>(&keys::subnet(scope, id)).await? {
-                return Ok(found);
-            }
-            if self.network.strict {
-                return Err(Ec2Error::client(
-                    Ec2Code::SubnetNotFound,
-                    format!("The subnet ID '{id}' does not exist"),
-                ));
-            }
-            let vpc = self.default_vpc(scope).await?;
-            let vpc_network = Ipv4Network::parse(&vpc.cidr_block)
-                .map_err(|m| Ec2Error::client(Ec2Code::InvalidParameterValue, m))?;
-            let taken = self.subnet_blocks(scope).await?;
-            let block = free_block(vpc_network, &taken).ok_or_else(|| {
-                Ec2Error::client(
-                    Ec2Code::SubnetRange,
-                    format!(
-                        "The default VPC {} ({}) has no room left for subnet {id}",
-                        vpc.vpc_id, vpc.cidr_block
-                    ),
-                )
-            })?;
-            let subnet = SubnetRecord {
-                subnet_id: id.to_owned(),
-                vpc_id: vpc.vpc_id.clone(),
-                cidr_block: block.to_string(),
-                availability_zone: format!("{}a", scope.region),
-                default_for_az: false,
-                map_public_ip_on_launch: false,
-            };
-            // Blocks are claimed by key too, so two new subnets never share one.
-            let block_key = keys::subnet_block(scope, &subnet.cidr_block);
-            let key = keys::subnet(scope, id);
-            let txn = Txn {
-                compares: vec![
-                    Compare::absent(key.as_str()),
-                    Compare::absent(block_key.as_str()),
-                ],
-                success: vec![
-                    Op::put(key.as_str(), records::encode(&subnet)),
-                    Op::put(block_key.as_str(), id.as_bytes().to_vec()),
-                ],
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
+        retry_cas(
+            || async {
+                if let Some(found) = self.read::<SubnetRecord>(&keys::subnet(scope, id)).await? {
+                    return Ok(Attempt::Done(found));
+                }
+                if self.network.strict {
+                    return Err(Ec2Error::client(
+                        Ec2Code::SubnetNotFound,
+                        format!("The subnet ID '{id}' does not exist"),
+                    ));
+                }
+                let vpc = self.default_vpc(scope).await?;
+                let vpc_network = Ipv4Network::parse(&vpc.cidr_block)
+                    .map_err(|m| Ec2Error::client(Ec2Code::InvalidParameterValue, m))?;
+                let taken = self.subnet_blocks(scope).await?;
+                let block = free_block(vpc_network, &taken).ok_or_else(|| {
+                    Ec2Error::client(
+                        Ec2Code::SubnetRange,
+                        format!(
+                            "The default VPC {} ({}) has no room left for subnet {id}",
+                            vpc.vpc_id, vpc.cidr_block
+                        ),
+                    )
+                })?;
+                let subnet = SubnetRecord {
+                    subnet_id: id.to_owned(),
+                    vpc_id: vpc.vpc_id.clone(),
+                    cidr_block: block.to_string(),
+                    availability_zone: format!("{}a", scope.region),
+                    default_for_az: false,
+                    map_public_ip_on_launch: false,
+                };
+                // Blocks are claimed by key too, so two new subnets never share one.
+                let block_key = keys::subnet_block(scope, &subnet.cidr_block);
+                let key = keys::subnet(scope, id);
+                let txn = Txn {
+                    compares: vec![
+                        Compare::absent(key.as_str()),
+                        Compare::absent(block_key.as_str()),
+                    ],
+                    success: vec![
+                        Op::put(key.as_str(), records::encode(&subnet)),
+                        Op::put(block_key.as_str(), id.as_bytes().to_vec()),
+                    ],
+                    failure: vec![],
+                };
+                if !self.store.txn(txn).await?.succeeded {
+                    return Ok(Attempt::Lost);
+                }
                 tracing::info!(subnet = %id, cidr = %subnet.cidr_block, vpc = %vpc.vpc_id, "made a subnet on first use");
-                return Ok(subnet);
-            }
-        }
-        Err(Ec2Error::Contended)
+                Ok(Attempt::Done(subnet))
+            },
+            Ec2Error::Contended,
+        )
+        .await
     }
 
     /// The default VPC, made with its default subnet and group when first asked for.
     pub(crate) async fn default_vpc(&self, scope: &AccountRegion) -> Result<VpcRecord, Ec2Error> {
-        for _ in 0..CAS_ATTEMPTS {
-            if let Some(id) = self.read_raw(&keys::default_vpc(scope)).await? {
-                if let Some(vpc) = self.read::<VpcRecord>(&keys::vpc(scope, &id)).await? {
-                    return Ok(vpc);
+        retry_cas(
+            || async {
+                if let Some(id) = self.read_raw(&keys::default_vpc(scope)).await? {
+                    return match self.read::<VpcRecord>(&keys::vpc(scope, &id)).await? {
+                        Some(vpc) => Ok(Attempt::Done(vpc)),
+                        None => Err(Ec2Error::client(
+                            Ec2Code::VpcNotFound,
+                            format!("the default VPC {id} is missing"),
+                        )),
+                    };
                 }
-                return Err(Ec2Error::client(
-                    Ec2Code::VpcNotFound,
-                    format!("the default VPC {id} is missing"),
-                ));
-            }
-            let group = SecurityGroupRecord::default_group(&new_id("sg")?, &new_id("vpc")?)?;
-            let vpc = VpcRecord {
-                vpc_id: group.vpc_id.clone(),
-                cidr_block: self.network.vpc_cidr.to_string(),
-                is_default: true,
-                default_group_id: group.group_id.clone(),
-            };
-            let block = Ipv4Network {
-                network: self.network.vpc_cidr.network,
-                prefix_len: SUBNET_PREFIX.max(self.network.vpc_cidr.prefix_len),
-            };
-            let subnet = SubnetRecord {
-                subnet_id: new_id("subnet")?,
-                vpc_id: vpc.vpc_id.clone(),
-                cidr_block: block.to_string(),
-                availability_zone: format!("{}a", scope.region),
-                default_for_az: true,
-                map_public_ip_on_launch: true,
-            };
-            let marker = keys::default_vpc(scope);
-            let mut success = vec![
-                Op::put(marker.as_str(), vpc.vpc_id.as_bytes().to_vec()),
-                Op::put(
-                    keys::subnet(scope, &subnet.subnet_id),
-                    records::encode(&subnet),
-                ),
-                Op::put(
-                    keys::subnet_block(scope, &subnet.cidr_block),
-                    subnet.subnet_id.as_bytes().to_vec(),
-                ),
-            ];
-            success.extend(vpc_puts(scope, &vpc, &group));
-            let txn = Txn {
-                compares: vec![Compare::absent(marker.as_str())],
-                success,
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
+                let group = SecurityGroupRecord::default_group(&new_id("sg")?, &new_id("vpc")?)?;
+                let vpc = VpcRecord {
+                    vpc_id: group.vpc_id.clone(),
+                    cidr_block: self.network.vpc_cidr.to_string(),
+                    is_default: true,
+                    default_group_id: group.group_id.clone(),
+                };
+                let block = Ipv4Network {
+                    network: self.network.vpc_cidr.network,
+                    prefix_len: SUBNET_PREFIX.max(self.network.vpc_cidr.prefix_len),
+                };
+                let subnet = SubnetRecord {
+                    subnet_id: new_id("subnet")?,
+                    vpc_id: vpc.vpc_id.clone(),
+                    cidr_block: block.to_string(),
+                    availability_zone: format!("{}a", scope.region),
+                    default_for_az: true,
+                    map_public_ip_on_launch: true,
+                };
+                let marker = keys::default_vpc(scope);
+                let mut success = vec![
+                    Op::put(marker.as_str(), vpc.vpc_id.as_bytes().to_vec()),
+                    Op::put(
+                        keys::subnet(scope, &subnet.subnet_id),
+                        records::encode(&subnet),
+                    ),
+                    Op::put(
+                        keys::subnet_block(scope, &subnet.cidr_block),
+                        subnet.subnet_id.as_bytes().to_vec(),
+                    ),
+                ];
+                success.extend(vpc_puts(scope, &vpc, &group));
+                let txn = Txn {
+                    compares: vec![Compare::absent(marker.as_str())],
+                    success,
+                    failure: vec![],
+                };
+                if !self.store.txn(txn).await?.succeeded {
+                    return Ok(Attempt::Lost);
+                }
                 tracing::info!(vpc = %vpc.vpc_id, cidr = %vpc.cidr_block, subnet = %subnet.subnet_id, "made the default VPC");
-                return Ok(vpc);
-            }
-        }
-        Err(Ec2Error::Contended)
+                Ok(Attempt::Done(vpc))
+            },
+            Ec2Error::Contended,
+        )
+        .await
     }
 
     /// The blocks of every subnet in the scope.
@@ -211,8 +220,7 @@ impl Ecs {
             .kvs
             .iter()
             .filter_map(|kv| {
-                let key = String::from_utf8_lossy(&kv.key);
-                let block = key.rsplit_once("/blocks/")?.1.replace('_', "/");
+                let block = keys::block_of(&String::from_utf8_lossy(&kv.key))?;
                 Ipv4Network::parse(&block).ok()
             })
             .collect())
@@ -255,11 +263,7 @@ impl Ecs {
             .kvs
             .iter()
             .filter_map(|kv| {
-                let address = String::from_utf8_lossy(&kv.key)
-                    .rsplit('/')
-                    .next()?
-                    .parse()
-                    .ok()?;
+                let address = keys::address_of(&String::from_utf8_lossy(&kv.key))?;
                 Some((address, String::from_utf8_lossy(&kv.value).into_owned()))
             })
             .collect())
@@ -308,11 +312,6 @@ impl Ecs {
             .first()
             .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()))
     }
-}
-
-/// `PREFIX-` and 17 random hex digits, as AWS's resource ids.
-pub(crate) fn new_id(prefix: &str) -> Result<String, Ec2Error> {
-    Ok(format!("{prefix}-{}", &random_hex(9)?[..17]))
 }
 
 /// The writes that store a new VPC with its default group.

@@ -2,18 +2,16 @@
 //! they change) and the observed state a node reports back. The binary connects this to the
 //! node agent; a remote agent will speak the same protocol over the network later.
 
-use berth_model::AccountRegion;
 use berth_model::Timestamp;
 use berth_model::lifecycle::{DesiredStatus, TaskReport, TaskStatus};
 use berth_model::shapes::{Connectivity, Task, TaskDefinition, TaskStopCode};
 use berth_store::{Compare, Event, KeyRange, Op, Revision, StoreError, Txn, Watcher};
 
+use crate::Ecs;
+use crate::cas::{Attempt, retry_cas};
+use crate::keys;
 use crate::records::{self, TaskRecord};
-use crate::{Ecs, TaskError};
-
-const CAS_ATTEMPTS: usize = 16;
-/// Every task of every account and region lives under this prefix.
-const ALL_STATE: &str = "/ecs/";
+use crate::tasks::TaskError;
 
 /// A task as its node needs it.
 #[derive(Debug, Clone)]
@@ -37,7 +35,7 @@ impl Ecs {
     ) -> Result<(Vec<Assignment>, Revision), TaskError> {
         let found = self
             .store
-            .range(KeyRange::prefix(crate::keys::node_tasks(node)), None)
+            .range(KeyRange::prefix(keys::node_tasks(node)), None)
             .await?;
         let mut assignments = Vec::new();
         for kv in &found.kvs {
@@ -58,14 +56,16 @@ impl Ecs {
 
     /// Every change to task records from `from` on; decode each with [`Ecs::assignment_of`].
     pub fn watch_tasks(&self, from: Revision) -> Result<Watcher, StoreError> {
-        self.store.watch(KeyRange::prefix(ALL_STATE), from)
+        // Every task of every account and region lives under it (clusters and task
+        // definitions too, which `assignment_of` passes over).
+        self.store.watch(KeyRange::prefix(keys::ALL_ECS), from)
     }
 
     /// The assignment an event is about, if it is a task of `node`.
     pub fn assignment_of(event: &Event, node: &str) -> Option<Assignment> {
         let Event::Put(kv) = event else { return None };
         let key = String::from_utf8_lossy(&kv.key).into_owned();
-        if !key.contains("/tasks/") {
+        if !keys::is_task(&key) {
             return None;
         }
         let record: TaskRecord = records::decode(kv).ok()?;
@@ -80,39 +80,41 @@ impl Ecs {
     /// Applies what a node observed to the task at `key`. Status only moves forward; the
     /// timestamps ECS keeps are set as the task passes each status.
     pub async fn report_task(&self, key: &str, reports: &[TaskReport]) -> Result<Task, TaskError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let found = self.store.range(KeyRange::key(key), None).await?;
-            let kv = found
-                .kvs
-                .into_iter()
-                .next()
-                .ok_or_else(|| TaskError::NotFound(key.to_owned()))?;
-            let mut record: TaskRecord = records::decode(&kv)?;
-            let was_stopped = record.task.last_status.as_deref() == Some("STOPPED");
-            // Several reports in order, one write: a node catching up costs one commit.
-            for report in reports {
-                apply(&mut record.task, report);
-            }
-            let mut success = vec![Op::put(kv.key.clone(), records::encode(&record))];
-            // A stopped task's address is free again, in the same write.
-            if !was_stopped
-                && record.task.last_status.as_deref() == Some("STOPPED")
-                && let Some(network) = &record.network
-            {
-                success.push(Op::Delete {
-                    key: crate::keys::address(network.address).into_bytes(),
-                });
-            }
-            let txn = Txn {
-                compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
-                success,
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
-                return Ok(record.task);
-            }
-        }
-        Err(TaskError::Contended)
+        retry_cas(
+            || async {
+                let found = self.store.range(KeyRange::key(key), None).await?;
+                let kv = found
+                    .kvs
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| TaskError::NotFound(key.to_owned()))?;
+                let mut record: TaskRecord = records::decode(&kv)?;
+                let was_stopped = record.task.last_status.as_deref() == Some("STOPPED");
+                // Several reports in order, one write: a node catching up costs one commit.
+                for report in reports {
+                    apply(&mut record.task, report);
+                }
+                let mut success = vec![Op::put(kv.key.clone(), records::encode(&record))];
+                // A stopped task's address is free again, in the same write.
+                if !was_stopped
+                    && record.task.last_status.as_deref() == Some("STOPPED")
+                    && let Some(network) = &record.network
+                {
+                    success.push(Op::Delete {
+                        key: keys::address(network.address).into_bytes(),
+                    });
+                }
+                let txn = Txn {
+                    compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
+                    success,
+                    failure: vec![],
+                };
+                let committed = self.store.txn(txn).await?.succeeded;
+                Ok(Attempt::committed(committed, record.task))
+            },
+            TaskError::Contended,
+        )
+        .await
     }
 }
 
@@ -120,15 +122,6 @@ impl Ecs {
 fn set_attachments(task: &mut Task, status: &str) {
     for attachment in task.attachments.iter_mut().flatten() {
         attachment.status = Some(status.to_owned());
-    }
-}
-
-/// The account and region of task key `/ecs/{account}/{region}/tasks/...`.
-pub(crate) fn scope_of(key: &str) -> AccountRegion {
-    let mut parts = key.trim_start_matches('/').split('/').skip(1);
-    AccountRegion {
-        account_id: parts.next().unwrap_or_default().to_owned(),
-        region: parts.next().unwrap_or_default().to_owned(),
     }
 }
 

@@ -7,56 +7,32 @@
 //! one made by CreateSecurityGroup, a VPC's `default` group, or a group RunTask names that
 //! berth has never seen (made on first use unless the network is strict) — allows all egress
 //! and ingress only from its own members, as AWS's default group does.
+//!
+//! A group in use — a task holding an address is in it, or another group's rule names it —
+//! cannot be deleted. Whatever comes to depend on a group writes the group's usage key
+//! (`keys::group_usage`) in the transaction that makes it depend, and compares that the group
+//! still exists; DeleteSecurityGroup reads the usage key before it looks for dependents and
+//! compares on it when it deletes, so no task or rule can slip in between its check and its
+//! write.
+
+use std::collections::BTreeSet;
 
 use berth_model::AccountRegion;
 use berth_model::security_groups::{
     self, GroupIngress, IngressRule, RuleSource, SecurityGroupRule,
 };
-use berth_store::{Compare, KeyRange, Op, Revision, StoreError, Txn, Watcher};
-use serde::{Deserialize, Serialize};
+use berth_store::{
+    Compare, CompareOp, CompareTarget, KeyRange, Op, Revision, StoreError, Txn, Watcher,
+};
 
+use crate::Ecs;
+use crate::cas::{Attempt, retry_cas};
 use crate::ec2_error::{Ec2Code, Ec2Error};
 use crate::ec2_filters::{Filter, passes};
-use crate::network::{CAS_ATTEMPTS, VpcRecord, new_id};
-use crate::records::TaskRecord;
-use crate::{Ecs, keys, records};
-
-/// A security group, as EC2's `SecurityGroup` names its fields.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityGroupRecord {
-    pub group_id: String,
-    pub group_name: String,
-    pub description: String,
-    pub vpc_id: String,
-    /// Ingress rules, one protocol, port range and source each.
-    pub ingress: Vec<SecurityGroupRule>,
-}
-
-impl SecurityGroupRecord {
-    /// A VPC's `default` group.
-    pub(crate) fn default_group(group_id: &str, vpc_id: &str) -> Result<Self, Ec2Error> {
-        Self::new(group_id, "default", "default VPC security group", vpc_id)
-    }
-
-    /// A new group: ingress only from its own members (all egress is implied).
-    fn new(group_id: &str, name: &str, description: &str, vpc_id: &str) -> Result<Self, Ec2Error> {
-        Ok(Self {
-            group_id: group_id.to_owned(),
-            group_name: name.to_owned(),
-            description: description.to_owned(),
-            vpc_id: vpc_id.to_owned(),
-            ingress: vec![SecurityGroupRule {
-                security_group_rule_id: new_id("sgr")?,
-                ip_protocol: "-1".into(),
-                from_port: None,
-                to_port: None,
-                source: RuleSource::ReferencedGroupId(group_id.to_owned()),
-                description: None,
-            }],
-        })
-    }
-}
+use crate::ids::new_id;
+use crate::keys;
+use crate::network::VpcRecord;
+use crate::records::{self, SecurityGroupRecord, TaskRecord};
 
 /// A group named by id or (in the default VPC) by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,17 +201,62 @@ impl Ecs {
         scope: &AccountRegion,
         group: &GroupRef,
     ) -> Result<String, Ec2Error> {
-        let found = self.security_group(scope, group).await?;
-        if found.group_name == "default" {
-            return Err(Ec2Error::client(
-                Ec2Code::CannotDelete,
-                format!(
-                    "the specified group: \"{}\" name: \"default\" cannot be deleted by a user",
-                    found.group_id
-                ),
-            ));
-        }
-        let in_use = self
+        retry_cas(
+            || async {
+                let (found, revision) = self.group_for_update(scope, group).await?;
+                if found.group_name == "default" {
+                    return Err(Ec2Error::client(
+                        Ec2Code::CannotDelete,
+                        format!(
+                            "the specified group: \"{}\" name: \"default\" cannot be deleted by a user",
+                            found.group_id
+                        ),
+                    ));
+                }
+                // Read before looking for dependents: one that commits after this read has
+                // written the usage key, and the compare below fails.
+                let usage_key = keys::group_usage(scope, &found.group_id);
+                let usage = self.mod_revision(&usage_key).await?;
+                if self.group_in_use(scope, &found.group_id).await? {
+                    return Err(Ec2Error::client(
+                        Ec2Code::DependencyViolation,
+                        format!("resource {} has a dependent object", found.group_id),
+                    ));
+                }
+                let key = keys::security_group(scope, &found.group_id);
+                let txn = Txn {
+                    compares: vec![
+                        Compare::unchanged_since(key.as_str(), revision),
+                        Compare::unchanged_since(usage_key.as_str(), usage),
+                    ],
+                    success: vec![
+                        Op::Delete {
+                            key: key.into_bytes(),
+                        },
+                        Op::Delete {
+                            key: keys::group_name(scope, &found.vpc_id, &found.group_name)
+                                .into_bytes(),
+                        },
+                        Op::Delete {
+                            key: usage_key.into_bytes(),
+                        },
+                    ],
+                    failure: vec![],
+                };
+                if !self.store.txn(txn).await?.succeeded {
+                    return Ok(Attempt::Lost);
+                }
+                tracing::info!(group = %found.group_id, "security group deleted");
+                Ok(Attempt::Done(found.group_id))
+            },
+            Ec2Error::Contended,
+        )
+        .await
+    }
+
+    /// Whether a task holding an address is in group `id`, or another group's rule names it.
+    async fn group_in_use(&self, scope: &AccountRegion, id: &str) -> Result<bool, Ec2Error> {
+        let in_a_task = self
             .tasks_holding_addresses()
             .await?
             .iter()
@@ -244,38 +265,27 @@ impl Ecs {
                     && record
                         .network
                         .as_ref()
-                        .is_some_and(|n| n.security_groups.contains(&found.group_id))
+                        .is_some_and(|n| n.security_groups.iter().any(|g| g == id))
             });
+        if in_a_task {
+            return Ok(true);
+        }
         let everyone = self
             .describe_security_groups(scope, &SecurityGroupQuery::default())
             .await?;
-        let referenced = everyone.iter().any(|other| {
-            other.group_id != found.group_id
-                && other.ingress.iter().any(|rule| {
-                    rule.source == RuleSource::ReferencedGroupId(found.group_id.clone())
-                })
-        });
-        if in_use || referenced {
-            return Err(Ec2Error::client(
-                Ec2Code::DependencyViolation,
-                format!("resource {} has a dependent object", found.group_id),
-            ));
-        }
-        let txn = Txn {
-            compares: vec![],
-            success: vec![
-                Op::Delete {
-                    key: keys::security_group(scope, &found.group_id).into_bytes(),
-                },
-                Op::Delete {
-                    key: keys::group_name(scope, &found.vpc_id, &found.group_name).into_bytes(),
-                },
-            ],
-            failure: vec![],
-        };
-        self.store.txn(txn).await?;
-        tracing::info!(group = %found.group_id, "security group deleted");
-        Ok(found.group_id)
+        Ok(everyone.iter().any(|other| {
+            other.group_id != id
+                && other
+                    .ingress
+                    .iter()
+                    .any(|rule| matches!(&rule.source, RuleSource::ReferencedGroupId(g) if g == id))
+        }))
+    }
+
+    /// The revision `key` was last written at; 0 when it does not exist.
+    async fn mod_revision(&self, key: &str) -> Result<Revision, StoreError> {
+        let found = self.store.range(KeyRange::key(key), None).await?;
+        Ok(found.kvs.first().map_or(0, |kv| kv.mod_revision))
     }
 
     /// AuthorizeSecurityGroupIngress: adds each rule the permissions spell out; a rule the
@@ -287,26 +297,42 @@ impl Ecs {
         group: &GroupRef,
         permissions: &[IpPermission],
     ) -> Result<(String, Vec<SecurityGroupRule>), Ec2Error> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (mut found, revision) = self.group_for_update(scope, group).await?;
-            let rules = self.rules_of(scope, &found, permissions).await?;
-            for rule in &rules {
-                if found.ingress.iter().any(|r| r.same_traffic(rule)) {
-                    return Err(Ec2Error::client(
-                        Ec2Code::PermissionDuplicate,
-                        format!(
-                            "the specified rule \"{}\" already exists",
-                            describe_rule(rule)
-                        ),
-                    ));
+        retry_cas(
+            || async {
+                let (mut found, revision) = self.group_for_update(scope, group).await?;
+                let rules = self.rules_of(scope, &found, permissions).await?;
+                for rule in &rules {
+                    if found.ingress.iter().any(|r| r.same_traffic(rule)) {
+                        return Err(Ec2Error::client(
+                            Ec2Code::PermissionDuplicate,
+                            format!(
+                                "the specified rule \"{}\" already exists",
+                                describe_rule(rule)
+                            ),
+                        ));
+                    }
                 }
-            }
-            found.ingress.extend(rules.iter().cloned());
-            if self.replace_group(scope, &found, revision).await? {
-                return Ok((found.group_id, rules));
-            }
-        }
-        Err(Ec2Error::Contended)
+                found.ingress.extend(rules.iter().cloned());
+                // The other groups the new rules name now have a dependent.
+                let named: Vec<String> = rules
+                    .iter()
+                    .filter_map(|rule| match &rule.source {
+                        RuleSource::ReferencedGroupId(id) if *id != found.group_id => {
+                            Some(id.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let key = keys::security_group(scope, &found.group_id);
+                let dependency = depend_on_groups(scope, &named, &key);
+                let committed = self
+                    .replace_group(scope, &found, revision, dependency)
+                    .await?;
+                Ok(Attempt::committed(committed, (found.group_id, rules)))
+            },
+            Ec2Error::Contended,
+        )
+        .await
     }
 
     /// RevokeSecurityGroupIngress: removes the rules the permissions spell out, or those
@@ -320,42 +346,47 @@ impl Ecs {
         permissions: &[IpPermission],
         rule_ids: &[String],
     ) -> Result<Revoked, Ec2Error> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (mut found, revision) = self.group_for_update(scope, group).await?;
-            let wanted = self.rules_of(scope, &found, permissions).await?;
-            let mut outcome = Revoked::default();
-            for rule in wanted {
-                match found.ingress.iter().position(|r| r.same_traffic(&rule)) {
-                    Some(at) => outcome.revoked.push(found.ingress.remove(at)),
-                    None => outcome.unknown.push(rule),
-                }
-            }
-            for id in rule_ids {
-                match found
-                    .ingress
-                    .iter()
-                    .position(|r| &r.security_group_rule_id == id)
-                {
-                    Some(at) => outcome.revoked.push(found.ingress.remove(at)),
-                    None => {
-                        return Err(Ec2Error::client(
-                            Ec2Code::RuleIdNotFound,
-                            format!("The security group rule ID '{id}' does not exist"),
-                        ));
+        retry_cas(
+            || async {
+                let (mut found, revision) = self.group_for_update(scope, group).await?;
+                let wanted = self.rules_of(scope, &found, permissions).await?;
+                let mut outcome = Revoked::default();
+                for rule in wanted {
+                    match found.ingress.iter().position(|r| r.same_traffic(&rule)) {
+                        Some(at) => outcome.revoked.push(found.ingress.remove(at)),
+                        None => outcome.unknown.push(rule),
                     }
                 }
-            }
-            if outcome.revoked.is_empty() {
-                return Err(Ec2Error::client(
-                    Ec2Code::PermissionNotFound,
-                    "The specified rule does not exist in this security group.",
-                ));
-            }
-            if self.replace_group(scope, &found, revision).await? {
-                return Ok(outcome);
-            }
-        }
-        Err(Ec2Error::Contended)
+                for id in rule_ids {
+                    match found
+                        .ingress
+                        .iter()
+                        .position(|r| &r.security_group_rule_id == id)
+                    {
+                        Some(at) => outcome.revoked.push(found.ingress.remove(at)),
+                        None => {
+                            return Err(Ec2Error::client(
+                                Ec2Code::RuleIdNotFound,
+                                format!("The security group rule ID '{id}' does not exist"),
+                            ));
+                        }
+                    }
+                }
+                if outcome.revoked.is_empty() {
+                    return Err(Ec2Error::client(
+                        Ec2Code::PermissionNotFound,
+                        "The specified rule does not exist in this security group.",
+                    ));
+                }
+                // Removing rules makes nothing depend on a group: no usage key to write.
+                let committed = self
+                    .replace_group(scope, &found, revision, Dependency::default())
+                    .await?;
+                Ok(Attempt::committed(committed, outcome))
+            },
+            Ec2Error::Contended,
+        )
+        .await
     }
 
     async fn group_for_update(
@@ -372,18 +403,22 @@ impl Ecs {
         Ok((records::decode(kv)?, kv.mod_revision))
     }
 
+    /// Writes `group` if it is unchanged since `revision` (and `dependency` holds); whether
+    /// it was written.
     async fn replace_group(
         &self,
         scope: &AccountRegion,
         group: &SecurityGroupRecord,
         revision: Revision,
+        dependency: Dependency,
     ) -> Result<bool, StoreError> {
         let key = keys::security_group(scope, &group.group_id);
-        let txn = Txn {
+        let mut txn = Txn {
             compares: vec![Compare::unchanged_since(key.as_str(), revision)],
             success: vec![Op::put(key.as_str(), records::encode(group))],
             failure: vec![],
         };
+        dependency.add_to(&mut txn);
         Ok(self.store.txn(txn).await?.succeeded)
     }
 
@@ -471,31 +506,36 @@ impl Ecs {
             ));
         }
         for id in named {
-            let mut found = None;
-            for _ in 0..CAS_ATTEMPTS {
-                if let Some(group) = self
-                    .read::<SecurityGroupRecord>(&keys::security_group(scope, id))
-                    .await?
-                {
-                    found = Some(group);
-                    break;
-                }
-                if self.network.strict {
-                    return Err(group_not_found(id));
-                }
-                let group =
-                    SecurityGroupRecord::new(id, id, "made by berth on first use", &vpc.vpc_id)?;
-                match self.put_new_group(scope, &group).await {
-                    Ok(true) => {
-                        tracing::info!(group = %id, vpc = %vpc.vpc_id, "made a security group on first use");
-                        found = Some(group);
-                        break;
+            let group = retry_cas(
+                || async {
+                    if let Some(group) = self
+                        .read::<SecurityGroupRecord>(&keys::security_group(scope, id))
+                        .await?
+                    {
+                        return Ok(Attempt::Done(group));
                     }
-                    Ok(false) | Err(Ec2Error::Client { .. }) => continue,
-                    Err(other) => return Err(other),
-                }
-            }
-            let group = found.ok_or(Ec2Error::Contended)?;
+                    if self.network.strict {
+                        return Err(group_not_found(id));
+                    }
+                    let group = SecurityGroupRecord::new(
+                        id,
+                        id,
+                        "made by berth on first use",
+                        &vpc.vpc_id,
+                    )?;
+                    match self.put_new_group(scope, &group).await {
+                        Ok(true) => {
+                            tracing::info!(group = %id, vpc = %vpc.vpc_id, "made a security group on first use");
+                            Ok(Attempt::Done(group))
+                        }
+                        // Made (or its name taken) meanwhile: read it again.
+                        Ok(false) | Err(Ec2Error::Client { .. }) => Ok(Attempt::Lost),
+                        Err(other) => Err(other),
+                    }
+                },
+                Ec2Error::Contended,
+            )
+            .await?;
             if group.vpc_id != vpc.vpc_id {
                 return Err(Ec2Error::client(
                     Ec2Code::InvalidParameterValue,
@@ -512,15 +552,14 @@ impl Ecs {
     /// Every group's ingress rules in every scope, as nodes enforce them, and the store
     /// revision they were read at.
     pub async fn all_group_ingress(&self) -> Result<(Vec<GroupIngress>, Revision), Ec2Error> {
-        let found = self.store.range(every_scope(), None).await?;
+        let found = self.store.range(keys::ec2_scopes(), None).await?;
         let mut groups = Vec::new();
         for kv in &found.kvs {
             let key = String::from_utf8_lossy(&kv.key);
-            // /ec2/{account}/{region}/security-groups/{id}
-            let parts: Vec<&str> = key.split('/').collect();
-            let [_, "ec2", account, region, "security-groups", _] = parts.as_slice() else {
+            let Some((group_scope, _)) = keys::security_group_of(&key) else {
                 continue;
             };
+            let (account, region) = (&group_scope.account_id, &group_scope.region);
             let group: SecurityGroupRecord = records::decode(kv)?;
             groups.push(GroupIngress {
                 group_arn: security_groups::security_group_arn(region, account, &group.group_id),
@@ -536,7 +575,7 @@ impl Ecs {
 
     /// Every change to EC2 resources from `from` on (security groups among them).
     pub fn watch_ec2(&self, from: Revision) -> Result<Watcher, StoreError> {
-        self.store.watch(every_scope(), from)
+        self.store.watch(keys::ec2_scopes(), from)
     }
 
     /// Whether a change is to a security group (what nodes re-read their rules for).
@@ -545,7 +584,7 @@ impl Ecs {
             berth_store::Event::Put(kv) => &kv.key,
             berth_store::Event::Delete(kv) => &kv.key,
         };
-        String::from_utf8_lossy(key).contains("/security-groups/")
+        keys::security_group_of(&String::from_utf8_lossy(key)).is_some()
     }
 
     /// The records of every task holding an address, with their scopes.
@@ -555,7 +594,7 @@ impl Ecs {
         let mut tasks = Vec::new();
         for task_key in self.claimed_addresses().await?.into_values() {
             if let Some(record) = self.read::<TaskRecord>(&task_key).await? {
-                tasks.push((crate::node::scope_of(&task_key), record));
+                tasks.push((keys::scope_of_task(&task_key), record));
             }
         }
         Ok(tasks)
@@ -578,12 +617,46 @@ fn check_text(parameter: &str, value: &str) -> Result<(), Ec2Error> {
     Ok(())
 }
 
-/// Every scope's EC2 resources, without the node-wide addresses.
-fn every_scope() -> KeyRange {
-    KeyRange {
-        start: keys::ALL_EC2.into(),
-        end: Some(keys::SCOPES_END.into()),
+/// What a transaction that makes something depend on security groups must also hold and
+/// write (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Dependency {
+    compares: Vec<Compare>,
+    writes: Vec<Op>,
+}
+
+impl Dependency {
+    /// Adds the compares and writes to `txn`.
+    pub(crate) fn add_to(self, txn: &mut Txn) {
+        txn.compares.extend(self.compares);
+        txn.success.extend(self.writes);
     }
+}
+
+/// What makes `dependent` (a task's or a group's key) depend on `groups`: each group must
+/// still exist — else the groups are resolved again, and a deleted one is not found or made
+/// anew — and each group's usage key is written, so that a DeleteSecurityGroup that found
+/// the group unused before this commits fails its compare and looks again.
+pub(crate) fn depend_on_groups(
+    scope: &AccountRegion,
+    groups: &[String],
+    dependent: &str,
+) -> Dependency {
+    // One write per key: a transaction names each key once.
+    let groups: BTreeSet<&String> = groups.iter().collect();
+    let mut dependency = Dependency::default();
+    for group in groups {
+        dependency.compares.push(Compare {
+            key: keys::security_group(scope, group).into_bytes(),
+            op: CompareOp::Greater,
+            target: CompareTarget::Version(0),
+        });
+        dependency.writes.push(Op::put(
+            keys::group_usage(scope, group),
+            dependent.as_bytes().to_vec(),
+        ));
+    }
+    dependency
 }
 
 fn group_not_found(id: &str) -> Ec2Error {
@@ -639,5 +712,233 @@ fn describe_rule(rule: &SecurityGroupRule) -> String {
             format!("peer: {peer}, {protocol}, from port: {from}, to port: {to}, ALLOW")
         }
         _ => format!("peer: {peer}, {protocol}, ALLOW"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_model::lifecycle::{TaskReport, TaskStatus};
+
+    use super::*;
+    use crate::network::NetworkConfig;
+    use crate::paging::PageRequest;
+    use crate::placement::LOCAL_NODE;
+    use crate::tasks::{ListTasksQuery, TaskError};
+    use crate::testing::{cluster_and_definition, run_web, scope, two_planes};
+
+    fn refused_in_use(result: Result<String, Ec2Error>) -> bool {
+        matches!(
+            result,
+            Err(Ec2Error::Client {
+                code: Ec2Code::DependencyViolation,
+                ..
+            })
+        )
+    }
+
+    fn deletes(txn: &Txn, key: &str) -> bool {
+        txn.success
+            .iter()
+            .any(|op| matches!(op, Op::Delete { key: k } if k == key.as_bytes()))
+    }
+
+    fn from_group(id: &str) -> IpPermission {
+        IpPermission {
+            ip_protocol: Some("tcp".into()),
+            from_port: Some(80),
+            to_port: Some(80),
+            groups: vec![(GroupRef::Id(id.to_owned()), None)],
+            ..IpPermission::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_group_is_deleted_once_its_last_task_has_stopped() {
+        let planes = two_planes(NetworkConfig::default());
+        let (ecs, scope) = (&planes.outer, scope());
+        cluster_and_definition(ecs).await;
+        let group = ecs
+            .create_security_group(&scope, "web", "web servers", None)
+            .await
+            .unwrap();
+        let id = GroupRef::Id(group.group_id.clone());
+        ecs.run_task(&scope, run_web("subnet-1", &[&group.group_id]))
+            .await
+            .unwrap();
+        assert!(refused_in_use(ecs.delete_security_group(&scope, &id).await));
+
+        let (assignments, _) = ecs.node_assignments(LOCAL_NODE).await.unwrap();
+        let stopped = TaskReport {
+            status: Some(TaskStatus::Stopped),
+            ..TaskReport::default()
+        };
+        ecs.report_task(&assignments[0].key, &[stopped])
+            .await
+            .unwrap();
+        assert_eq!(
+            ecs.delete_security_group(&scope, &id).await.unwrap(),
+            group.group_id
+        );
+        assert!(ecs.security_group(&scope, &id).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_group_another_group_names_is_not_deleted() {
+        let planes = two_planes(NetworkConfig::default());
+        let (ecs, scope) = (&planes.outer, scope());
+        let db = ecs
+            .create_security_group(&scope, "db", "databases", None)
+            .await
+            .unwrap();
+        let web = ecs
+            .create_security_group(&scope, "web", "web servers", None)
+            .await
+            .unwrap();
+        let (db_ref, web_ref) = (
+            GroupRef::Id(db.group_id.clone()),
+            GroupRef::Id(web.group_id.clone()),
+        );
+        ecs.authorize_ingress(&scope, &db_ref, &[from_group(&web.group_id)])
+            .await
+            .unwrap();
+        assert!(refused_in_use(
+            ecs.delete_security_group(&scope, &web_ref).await
+        ));
+        ecs.revoke_ingress(&scope, &db_ref, &[from_group(&web.group_id)], &[])
+            .await
+            .unwrap();
+        ecs.delete_security_group(&scope, &web_ref).await.unwrap();
+    }
+
+    /// RunTask puts a task in the group after DeleteSecurityGroup found it unused, before
+    /// its transaction: the delete must look again, and refuse.
+    #[tokio::test]
+    async fn a_task_started_during_a_delete_keeps_its_group() {
+        let planes = two_planes(NetworkConfig::default());
+        let scope = scope();
+        cluster_and_definition(&planes.inner).await;
+        let group = planes
+            .inner
+            .create_security_group(&scope, "web", "web servers", None)
+            .await
+            .unwrap();
+        let group_key = keys::security_group(&scope, &group.group_id);
+        let (inner, id) = (planes.inner.clone(), group.group_id.clone());
+        planes.between.before(
+            move |txn| deletes(txn, &group_key),
+            move || {
+                Box::pin(async move {
+                    inner
+                        .run_task(&crate::testing::scope(), run_web("subnet-1", &[&id]))
+                        .await
+                        .expect("RunTask in between");
+                })
+            },
+        );
+        let id = GroupRef::Id(group.group_id.clone());
+        assert!(refused_in_use(
+            planes.outer.delete_security_group(&scope, &id).await
+        ));
+        assert!(planes.between.ran());
+        planes.outer.security_group(&scope, &id).await.unwrap();
+    }
+
+    /// AuthorizeSecurityGroupIngress names the group in another group's rule after
+    /// DeleteSecurityGroup found it unused, before its transaction: the delete must refuse.
+    #[tokio::test]
+    async fn a_rule_added_during_a_delete_keeps_the_group_it_names() {
+        let planes = two_planes(NetworkConfig::default());
+        let scope = scope();
+        let db = planes
+            .inner
+            .create_security_group(&scope, "db", "databases", None)
+            .await
+            .unwrap();
+        let web = planes
+            .inner
+            .create_security_group(&scope, "web", "web servers", None)
+            .await
+            .unwrap();
+        let web_key = keys::security_group(&scope, &web.group_id);
+        let (inner, db_id, web_id) = (
+            planes.inner.clone(),
+            db.group_id.clone(),
+            web.group_id.clone(),
+        );
+        planes.between.before(
+            move |txn| deletes(txn, &web_key),
+            move || {
+                Box::pin(async move {
+                    inner
+                        .authorize_ingress(
+                            &crate::testing::scope(),
+                            &GroupRef::Id(db_id),
+                            &[from_group(&web_id)],
+                        )
+                        .await
+                        .expect("AuthorizeSecurityGroupIngress in between");
+                })
+            },
+        );
+        let web_ref = GroupRef::Id(web.group_id.clone());
+        assert!(refused_in_use(
+            planes.outer.delete_security_group(&scope, &web_ref).await
+        ));
+        assert!(planes.between.ran());
+    }
+
+    /// DeleteSecurityGroup removes the group after RunTask resolved it, before RunTask's
+    /// transaction: with a strict network the task must not start in a group that is gone.
+    #[tokio::test]
+    async fn a_task_does_not_start_in_a_group_deleted_meanwhile() {
+        let planes = two_planes(NetworkConfig {
+            strict: true,
+            ..NetworkConfig::default()
+        });
+        let scope = scope();
+        cluster_and_definition(&planes.inner).await;
+        let group = planes
+            .inner
+            .create_security_group(&scope, "web", "web servers", None)
+            .await
+            .unwrap();
+        let subnets = planes
+            .inner
+            .describe_subnets(&scope, &[], &[])
+            .await
+            .unwrap();
+        let subnet = subnets[0].subnet.subnet_id.clone();
+        let tasks = keys::tasks(&scope, "default");
+        let (inner, id) = (planes.inner.clone(), group.group_id.clone());
+        planes.between.before(
+            move |txn| {
+                txn.success
+                    .iter()
+                    .any(|op| op.key().starts_with(tasks.as_bytes()))
+            },
+            move || {
+                Box::pin(async move {
+                    inner
+                        .delete_security_group(&crate::testing::scope(), &GroupRef::Id(id))
+                        .await
+                        .expect("DeleteSecurityGroup in between");
+                })
+            },
+        );
+        let run = planes
+            .outer
+            .run_task(&scope, run_web(&subnet, &[&group.group_id]))
+            .await;
+        assert!(
+            matches!(&run, Err(TaskError::Invalid(m)) if m.contains("does not exist")),
+            "{run:?}"
+        );
+        assert!(planes.between.ran());
+        let listed = planes
+            .inner
+            .list_tasks(&scope, &ListTasksQuery::default(), &PageRequest::default())
+            .await
+            .unwrap();
+        assert!(listed.items.is_empty());
     }
 }

@@ -6,7 +6,10 @@ use berth_model::arn::{ArnError, ResourceArn};
 use berth_model::shapes::Tag;
 use berth_model::tags::{self, TagError};
 
-use crate::{ClusterError, Ecs, TaskDefinitionOpError, TaskError};
+use crate::Ecs;
+use crate::clusters::ClusterError;
+use crate::task_definitions::TaskDefinitionOpError;
+use crate::tasks::TaskError;
 
 /// Why a tagging operation failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -19,12 +19,14 @@ use berth_model::task_definition::{self, TaskDefinitionError};
 use berth_model::{AccountRegion, Timestamp};
 use berth_store::{Compare, KeyRange, KeyValue, Op, StoreError, Txn};
 
+use crate::Ecs;
+use crate::cas::{Attempt, retry_cas};
+use crate::keys;
+use crate::paging::{Page, PageError, PageRequest};
 use crate::records::{self, CorruptRecord, TaskDefinitionRecord};
-use crate::{Ecs, Page, PageError, PageRequest, keys};
 
 const LIST_LIMIT: usize = 100;
 const DELETE_LIMIT: usize = 10;
-const REGISTER_ATTEMPTS: usize = 16;
 
 /// Why a task definition operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -145,37 +147,51 @@ impl Ecs {
         }
         let family = draft.family.clone().unwrap_or_default();
         let family_key = keys::family(scope, &family);
-        let mut at_least = 1;
-        for _ in 0..REGISTER_ATTEMPTS {
-            let revision = self.revisions.claim(&family_key, at_least);
-            let mut definition = draft.clone();
-            definition.task_definition_arn = Some(scope.task_definition_arn(&family, revision));
-            definition.revision = Some(revision as i32);
-            definition.status = Some(TaskDefinitionStatus::Active);
-            definition.registered_at = Some(Timestamp::now());
-            definition.registered_by = Some(format!("arn:aws:iam::{}:root", scope.account_id));
-            let record = TaskDefinitionRecord {
-                definition,
-                tags: tags.clone(),
-            };
-            let key = keys::task_definition(scope, &family, revision);
-            let txn = Txn {
-                compares: vec![Compare::absent(key.as_str())],
-                success: vec![Op::put(key, records::encode(&record))],
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
-                tracing::debug!(family = %family, revision, "task definition registered");
-                return Ok(Registered {
-                    definition: record.definition,
-                    tags: record.tags,
-                });
-            }
-            // Another writer (a restart, or a second control plane) holds this revision:
-            // continue after the family's newest stored one.
-            at_least = self.newest_revision(scope, &family).await? + 1;
-        }
-        Err(TaskDefinitionOpError::Contended)
+        let mut retrying = false;
+        retry_cas(
+            || {
+                let retry = std::mem::replace(&mut retrying, true);
+                let (draft, tags, family, family_key) = (&draft, &tags, &family, &family_key);
+                async move {
+                    // Another writer (a restart, or a second control plane) took the revision
+                    // the last attempt claimed: continue after the family's newest stored one.
+                    let at_least = if retry {
+                        self.newest_revision(scope, family).await? + 1
+                    } else {
+                        1
+                    };
+                    let revision = self.revisions.claim(family_key, at_least);
+                    let mut definition = draft.clone();
+                    definition.task_definition_arn =
+                        Some(scope.task_definition_arn(family, revision));
+                    definition.revision = Some(revision as i32);
+                    definition.status = Some(TaskDefinitionStatus::Active);
+                    definition.registered_at = Some(Timestamp::now());
+                    definition.registered_by =
+                        Some(format!("arn:aws:iam::{}:root", scope.account_id));
+                    let record = TaskDefinitionRecord {
+                        definition,
+                        tags: tags.clone(),
+                    };
+                    let key = keys::task_definition(scope, family, revision);
+                    let txn = Txn {
+                        compares: vec![Compare::absent(key.as_str())],
+                        success: vec![Op::put(key, records::encode(&record))],
+                        failure: vec![],
+                    };
+                    if !self.store.txn(txn).await?.succeeded {
+                        return Ok(Attempt::Lost);
+                    }
+                    tracing::debug!(family = %family, revision, "task definition registered");
+                    Ok(Attempt::Done(Registered {
+                        definition: record.definition,
+                        tags: record.tags,
+                    }))
+                }
+            },
+            TaskDefinitionOpError::Contended,
+        )
+        .await
     }
 
     /// DescribeTaskDefinition: `family` means its newest ACTIVE revision.
@@ -238,7 +254,7 @@ impl Ecs {
         if !prefix.is_empty() && !names::is_valid_name(prefix) {
             return Ok(Page::empty());
         }
-        let range = KeyRange::prefix(format!("{}{}", keys::task_definitions(scope), prefix));
+        let range = KeyRange::prefix(keys::families_starting_with(scope, prefix));
         // (family, has an ACTIVE revision), in family order thanks to the key layout.
         let mut families: Vec<(String, bool)> = Vec::new();
         for kv in self.store.range(range, None).await?.kvs {
@@ -406,25 +422,27 @@ impl Ecs {
         &self,
         scope: &AccountRegion,
         reference: &str,
-        mut change: impl FnMut(&mut TaskDefinitionRecord) -> Result<(), TaskDefinitionOpError>,
+        change: impl Fn(&mut TaskDefinitionRecord) -> Result<(), TaskDefinitionOpError>,
     ) -> Result<TaskDefinitionRecord, TaskDefinitionOpError> {
-        for _ in 0..REGISTER_ATTEMPTS {
-            let (mut record, kv) = self.find(scope, reference).await?;
-            change(&mut record)?;
-            let value = records::encode(&record);
-            if value == kv.value {
-                return Ok(record);
-            }
-            let txn = Txn {
-                compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
-                success: vec![Op::put(kv.key, value)],
-                failure: vec![],
-            };
-            if self.store.txn(txn).await?.succeeded {
-                return Ok(record);
-            }
-        }
-        Err(TaskDefinitionOpError::Contended)
+        retry_cas(
+            || async {
+                let (mut record, kv) = self.find(scope, reference).await?;
+                change(&mut record)?;
+                let value = records::encode(&record);
+                if value == kv.value {
+                    return Ok(Attempt::Done(record));
+                }
+                let txn = Txn {
+                    compares: vec![Compare::unchanged_since(kv.key.clone(), kv.mod_revision)],
+                    success: vec![Op::put(kv.key, value)],
+                    failure: vec![],
+                };
+                let committed = self.store.txn(txn).await?.succeeded;
+                Ok(Attempt::committed(committed, record))
+            },
+            TaskDefinitionOpError::Contended,
+        )
+        .await
     }
 
     async fn newest_revision(

@@ -1,34 +1,41 @@
 //! Tasks: RunTask, DescribeTasks, ListTasks and StopTask.
 //!
-//! RunTask validates the request as ECS does, snapshots the task definition into each new task
-//! and places the tasks on the local node in one transaction: the task record (desired state
-//! RUNNING, last status PROVISIONING) and the node's assignment key, which the node's agent
-//! watches. Everything after that — pulling, starting, stopping, exit codes — is observed
-//! state the agent writes back into the task record.
+//! RunTask goes in three steps: it validates the request as ECS does (snapshotting the task
+//! definition into each new task), places each task on a node (`placement.rs`), and writes
+//! them in one transaction: each task record (desired state RUNNING, last status
+//! PROVISIONING) and its node's assignment key, which the node's agent watches. Everything
+//! after that — pulling, starting, stopping, exit codes — is observed state the agent writes
+//! back into the task record.
 
 use berth_model::lifecycle::{DesiredStatus, TaskStatus};
 use berth_model::network::{self, TaskNetwork};
 use berth_model::shapes::{
-    AssignPublicIp, Attachment, CapacityProviderStrategyItem, Compatibility, Container,
-    EphemeralStorage, Failure, KeyValuePair, LaunchType, NetworkConfiguration, NetworkInterface,
-    NetworkMode, PropagateTags, Tag, Task, TaskDefinition, TaskDefinitionStatus, TaskOverride,
-    TaskStopCode,
+    AssignPublicIp, Attachment, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
+    Container, EphemeralStorage, Failure, KeyValuePair, LaunchType, NetworkConfiguration,
+    NetworkInterface, NetworkMode, PropagateTags, Tag, Task, TaskDefinition, TaskDefinitionStatus,
+    TaskOverride, TaskStopCode,
 };
 use berth_model::tags::{self, TagError};
 use berth_model::{AccountRegion, ResourceArn, Timestamp, fargate};
 use berth_store::{Compare, KeyRange, KeyValue, Op, StoreError, Txn};
 use std::net::Ipv4Addr;
 
+use crate::Ecs;
+use crate::cas::{Attempt, retry_cas};
+use crate::clusters::{CAPACITY_PROVIDERS, ClusterError};
+use crate::ec2_error::{Ec2Code, Ec2Error};
+use crate::ids::{RandomError, attachment_id, new_id, random_hex};
+use crate::keys;
 use crate::network::SubnetRecord;
+use crate::paging::{Page, PageError, PageRequest};
+use crate::placement;
 use crate::records::{self, CorruptRecord, TaskRecord};
-use crate::{ClusterError, Ecs, Page, PageError, PageRequest, TaskDefinitionOpError, keys};
+use crate::security_groups::depend_on_groups;
+use crate::task_definitions::TaskDefinitionOpError;
 
-/// The node `berth up` runs its tasks on.
-pub const LOCAL_NODE: &str = "local";
 const MAX_COUNT: i32 = 10;
 const DESCRIBE_LIMIT: usize = 100;
 const LIST_LIMIT: usize = 100;
-const CAS_ATTEMPTS: usize = 16;
 /// The platform version Fargate reports for tasks like these.
 const PLATFORM_VERSION: &str = "1.4.0";
 /// Ephemeral storage a Fargate task gets unless its definition asks for more.
@@ -72,7 +79,35 @@ pub enum TaskError {
     Corrupt(#[from] CorruptRecord),
     /// The system could not provide randomness for task ids.
     #[error("cannot generate a task id")]
-    Random(#[source] std::sync::Arc<std::io::Error>),
+    Random(#[from] RandomError),
+}
+
+/// What a task operation's failure means to an EC2 operation: the store's and the id
+/// generator's failures and contention stay what they are; the rest is a bad parameter.
+impl From<TaskError> for Ec2Error {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::Store(e) => Self::Store(e),
+            TaskError::Corrupt(e) => Self::Corrupt(e),
+            TaskError::Random(e) => Self::Random(e),
+            TaskError::Contended => Self::Contended,
+            other => Self::client(Ec2Code::InvalidParameterValue, other.to_string()),
+        }
+    }
+}
+
+/// RunTask meets EC2's errors when it resolves subnets and groups; ECS reports those as
+/// invalid parameters.
+impl From<Ec2Error> for TaskError {
+    fn from(error: Ec2Error) -> Self {
+        match error {
+            Ec2Error::Client { message, .. } => TaskError::Invalid(message),
+            Ec2Error::Contended => TaskError::Contended,
+            Ec2Error::Store(e) => TaskError::Store(e),
+            Ec2Error::Corrupt(e) => TaskError::Corrupt(e),
+            Ec2Error::Random(e) => TaskError::Random(e),
+        }
+    }
 }
 
 /// What RunTask asks for, in model types.
@@ -118,12 +153,56 @@ pub struct ListTasksQuery {
 }
 
 impl Ecs {
-    /// RunTask: validates, then creates `count` tasks placed on the local node.
+    /// RunTask: validates, places each new task on a node, and writes them all in one
+    /// transaction.
     pub async fn run_task(
         &self,
         scope: &AccountRegion,
         input: RunTaskInput,
     ) -> Result<(Vec<Task>, Vec<Failure>), TaskError> {
+        // 1. Validation: what ECS refuses is refused before anything is written.
+        let request = self.validate_run_task(scope, &input).await?;
+        let nodes = placement::nodes();
+        retry_cas(
+            || async {
+                let mut records = Vec::with_capacity(request.count);
+                for NewTask { id, task, network } in self.new_tasks(&request).await? {
+                    // 2. Placement: which node runs each task.
+                    let node = placement::place(&task, &nodes);
+                    let record = TaskRecord {
+                        task,
+                        definition: request.definition.clone(),
+                        node: node.into_string(),
+                        network,
+                    };
+                    records.push((id, record));
+                }
+                // 3. The write: every task, its assignment, its address and its groups' usage
+                //    in one transaction — or, when a compare fails (an address taken, a group
+                //    deleted meanwhile), none of them, and the attempt starts over.
+                if !self.put_new_tasks(&request, &records).await? {
+                    return Ok(Attempt::Lost);
+                }
+                tracing::info!(
+                    cluster = %request.cluster_name,
+                    family = %request.family,
+                    count = request.count,
+                    "tasks placed"
+                );
+                let tasks = records.into_iter().map(|(_, r)| r.task).collect();
+                Ok(Attempt::Done((tasks, vec![])))
+            },
+            TaskError::Contended,
+        )
+        .await
+    }
+
+    /// RunTask's checks, as ECS makes them and in its order, and what the new tasks share.
+    async fn validate_run_task<'a>(
+        &self,
+        scope: &'a AccountRegion,
+        input: &RunTaskInput,
+    ) -> Result<NewTasks<'a>, TaskError> {
         let cluster_reference = input
             .cluster
             .clone()
@@ -139,7 +218,7 @@ impl Ecs {
                 "count must be between 1 and 10; {count} was given."
             )));
         }
-        let capacity_provider = capacity_provider(&input)?;
+        let capacity_provider = capacity_provider(input)?;
 
         let registered = self
             .describe_task_definition(scope, &input.task_definition)
@@ -204,26 +283,13 @@ impl Ecs {
         }
 
         let family = definition.family.clone().unwrap_or_default();
-        // The subnet (the first one named: one availability zone here) and how the interfaces
-        // are guarded, settled before any address is claimed.
-        let network = match awsvpc {
-            Some(awsvpc) => {
-                let subnet = self.subnet(scope, &awsvpc.subnets[0]).await?;
-                let vpc = self.vpc(scope, &subnet.vpc_id).await?;
-                let named = awsvpc.security_groups.clone().unwrap_or_default();
-                Some(NetworkRequest {
-                    security_groups: self.task_security_groups(scope, &named, &vpc).await?,
-                    subnet,
-                    assign_public_ip: awsvpc.assign_public_ip == Some(AssignPublicIp::Enabled),
-                })
-            }
-            None => None,
-        };
-        let new_tasks = NewTasks {
+        Ok(NewTasks {
             scope,
-            cluster_name: &cluster_name,
+            count: count as usize,
             cluster_arn: cluster.cluster_arn.clone(),
-            definition: &definition,
+            cluster_name,
+            family: family.clone(),
+            definition,
             cpu,
             memory,
             capacity_provider,
@@ -241,47 +307,97 @@ impl Ecs {
                 ..overrides.clone()
             },
             enable_execute_command: input.enable_execute_command.unwrap_or(false),
-        };
-        for _ in 0..CAS_ATTEMPTS {
-            let addresses = match &network {
-                Some(request) => self.free_addresses(&request.subnet, count as usize).await?,
-                None => Vec::new(),
-            };
-            let now = Timestamp::now();
-            let mut records = Vec::new();
-            for n in 0..count as usize {
-                let id = random_hex(16)?;
-                let interface = match (&network, addresses.get(n)) {
-                    (Some(request), Some(address)) => Some(request.interface(scope, *address)?),
-                    _ => None,
-                };
-                records.push((id.clone(), new_tasks.record(&id, now, interface)?));
-            }
+            awsvpc: awsvpc.cloned(),
+        })
+    }
 
-            let mut txn = Txn::default();
-            for (id, record) in &records {
-                let key = keys::task(scope, &cluster_name, id);
-                txn.compares.push(Compare::absent(key.as_str()));
-                txn.success
-                    .push(Op::put(key.as_str(), records::encode(record)));
-                txn.success.push(Op::put(
-                    keys::node_task(LOCAL_NODE, scope, &cluster_name, id),
-                    key.clone().into_bytes(),
-                ));
-                // Each address is claimed by its own key: a RunTask that raced this one for it
-                // makes this transaction fail, and the addresses are chosen again.
-                if let Some(interface) = &record.network {
-                    let claim = keys::address(interface.address);
-                    txn.compares.push(Compare::absent(claim.as_str()));
-                    txn.success.push(Op::put(claim, key.into_bytes()));
-                }
+    /// How the tasks are networked: the subnet (the first one named: one availability zone
+    /// here) and the groups guarding the interfaces, settled before any address is claimed.
+    async fn task_network(
+        &self,
+        scope: &AccountRegion,
+        awsvpc: Option<&AwsVpcConfiguration>,
+    ) -> Result<Option<NetworkRequest>, TaskError> {
+        let Some(awsvpc) = awsvpc else {
+            return Ok(None);
+        };
+        let subnet = self.subnet(scope, &awsvpc.subnets[0]).await?;
+        let vpc = self.vpc(scope, &subnet.vpc_id).await?;
+        let named = awsvpc.security_groups.clone().unwrap_or_default();
+        Ok(Some(NetworkRequest {
+            security_groups: self.task_security_groups(scope, &named, &vpc).await?,
+            subnet,
+            assign_public_ip: awsvpc.assign_public_ip == Some(AssignPublicIp::Enabled),
+        }))
+    }
+
+    /// One attempt's new tasks: fresh ids, and addresses no task holds now. The network is
+    /// settled afresh each attempt, as a lost compare may mean a group was deleted meanwhile.
+    async fn new_tasks(&self, request: &NewTasks<'_>) -> Result<Vec<NewTask>, TaskError> {
+        let networking = self
+            .task_network(request.scope, request.awsvpc.as_ref())
+            .await?;
+        let addresses = match &networking {
+            Some(networking) => {
+                self.free_addresses(&networking.subnet, request.count)
+                    .await?
             }
-            if self.store.txn(txn).await?.succeeded {
-                tracing::info!(cluster = %cluster_name, family = %family, count, "tasks placed");
-                return Ok((records.into_iter().map(|(_, r)| r.task).collect(), vec![]));
+            None => Vec::new(),
+        };
+        let now = Timestamp::now();
+        let mut tasks = Vec::with_capacity(request.count);
+        for n in 0..request.count {
+            let id = random_hex(16)?;
+            let network = match (&networking, addresses.get(n)) {
+                (Some(networking), Some(address)) => {
+                    Some(networking.interface(request.scope, *address)?)
+                }
+                _ => None,
+            };
+            let task = request.task(&id, now, network.as_ref())?;
+            tasks.push(NewTask { id, task, network });
+        }
+        Ok(tasks)
+    }
+
+    /// Writes placed tasks in one transaction, if none of their ids or addresses is taken
+    /// and their security groups still exist; whether it was written.
+    async fn put_new_tasks(
+        &self,
+        request: &NewTasks<'_>,
+        records: &[(String, TaskRecord)],
+    ) -> Result<bool, TaskError> {
+        let (scope, cluster_name) = (request.scope, request.cluster_name.as_str());
+        let mut txn = Txn::default();
+        for (id, record) in records {
+            let key = keys::task(scope, cluster_name, id);
+            txn.compares.push(Compare::absent(key.as_str()));
+            txn.success
+                .push(Op::put(key.as_str(), records::encode(record)));
+            txn.success.push(Op::put(
+                keys::node_task(&record.node, scope, cluster_name, id),
+                key.clone().into_bytes(),
+            ));
+            // Each address is claimed by its own key: a RunTask that raced this one for it
+            // makes this transaction fail, and the addresses are chosen again.
+            if let Some(interface) = &record.network {
+                let claim = keys::address(interface.address);
+                txn.compares.push(Compare::absent(claim.as_str()));
+                txn.success.push(Op::put(claim, key.into_bytes()));
             }
         }
-        Err(TaskError::Contended)
+        // The tasks join their groups: a DeleteSecurityGroup that found them unused before
+        // this commits must look again.
+        let groups: Vec<String> = records
+            .iter()
+            .filter_map(|(_, record)| record.network.as_ref())
+            .flat_map(|network| network.security_groups.iter().cloned())
+            .collect();
+        if let Some((first, _)) = records.first() {
+            let dependent = keys::task(scope, cluster_name, first);
+            depend_on_groups(scope, &groups, &dependent).add_to(&mut txn);
+        }
+        Ok(self.store.txn(txn).await?.succeeded)
     }
 
     /// DescribeTasks: the tasks by id or ARN, with MISSING failures for the others.
@@ -374,23 +490,25 @@ impl Ecs {
             .filter(|r| !r.is_empty())
             .unwrap_or("Task stopped by user")
             .to_owned();
-        for _ in 0..CAS_ATTEMPTS {
-            let (mut record, kv) = self
-                .find_task(scope, &cluster_name, reference)
-                .await?
-                .ok_or_else(|| TaskError::NotFound(reference.to_owned()))?;
-            if record.task.desired_status.as_deref() == Some(DesiredStatus::Stopped.as_str()) {
-                return Ok(record.task);
-            }
-            record.task.desired_status = Some(DesiredStatus::Stopped.as_str().into());
-            record.task.stop_code = Some(TaskStopCode::UserInitiated);
-            record.task.stopped_reason = Some(reason.clone());
-            record.task.version = Some(record.task.version.unwrap_or(1) + 1);
-            if self.replace_task(&kv, &record).await? {
-                return Ok(record.task);
-            }
-        }
-        Err(TaskError::Contended)
+        retry_cas(
+            || async {
+                let (mut record, kv) = self
+                    .find_task(scope, &cluster_name, reference)
+                    .await?
+                    .ok_or_else(|| TaskError::NotFound(reference.to_owned()))?;
+                if record.task.desired_status.as_deref() == Some(DesiredStatus::Stopped.as_str()) {
+                    return Ok(Attempt::Done(record.task));
+                }
+                record.task.desired_status = Some(DesiredStatus::Stopped.as_str().into());
+                record.task.stop_code = Some(TaskStopCode::UserInitiated);
+                record.task.stopped_reason = Some(reason.clone());
+                record.task.version = Some(record.task.version.unwrap_or(1) + 1);
+                let committed = self.replace_task(&kv, &record).await?;
+                Ok(Attempt::committed(committed, record.task))
+            },
+            TaskError::Contended,
+        )
+        .await
     }
 
     /// Replaces a task's tags (TagResource/UntagResource go through here).
@@ -401,18 +519,20 @@ impl Ecs {
         id: &str,
         change: impl Fn(&[Tag]) -> Result<Vec<Tag>, TagError>,
     ) -> Result<Vec<Tag>, TaskError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (mut record, kv) = self
-                .find_task(scope, cluster, id)
-                .await?
-                .ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
-            let tags = change(record.task.tags.as_deref().unwrap_or_default())?;
-            record.task.tags = Some(tags.clone());
-            if self.replace_task(&kv, &record).await? {
-                return Ok(tags);
-            }
-        }
-        Err(TaskError::Contended)
+        retry_cas(
+            || async {
+                let (mut record, kv) = self
+                    .find_task(scope, cluster, id)
+                    .await?
+                    .ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
+                let tags = change(record.task.tags.as_deref().unwrap_or_default())?;
+                record.task.tags = Some(tags.clone());
+                let committed = self.replace_task(&kv, &record).await?;
+                Ok(Attempt::committed(committed, tags))
+            },
+            TaskError::Contended,
+        )
+        .await
     }
 
     /// The name of an ACTIVE cluster (`default` when none is given).
@@ -540,7 +660,7 @@ fn capacity_provider(input: &RunTaskInput) -> Result<String, TaskError> {
         ))),
         (None, false) => {
             for item in strategy {
-                if !crate::CAPACITY_PROVIDERS.contains(&item.capacity_provider.as_str()) {
+                if !CAPACITY_PROVIDERS.contains(&item.capacity_provider.as_str()) {
                     return Err(TaskError::Invalid(format!(
                         "The specified capacity provider {} does not exist. Use FARGATE or FARGATE_SPOT.",
                         item.capacity_provider
@@ -579,12 +699,14 @@ fn task_size(
     Ok((size.cpu.0.to_string(), size.memory.0.to_string()))
 }
 
-/// What the tasks of one RunTask share; [`NewTasks::record`] makes each one's record.
+/// A validated RunTask: what its tasks share; [`NewTasks::task`] makes each one.
 struct NewTasks<'a> {
     scope: &'a AccountRegion,
-    cluster_name: &'a str,
+    count: usize,
+    cluster_name: String,
     cluster_arn: Option<String>,
-    definition: &'a TaskDefinition,
+    family: String,
+    definition: TaskDefinition,
     cpu: String,
     memory: String,
     capacity_provider: String,
@@ -593,17 +715,26 @@ struct NewTasks<'a> {
     tags: Vec<Tag>,
     overrides: TaskOverride,
     enable_execute_command: bool,
+    /// The tasks' subnets and groups (awsvpc), as the request names them.
+    awsvpc: Option<AwsVpcConfiguration>,
+}
+
+/// One new task, before it is placed.
+struct NewTask {
+    id: String,
+    task: Task,
+    network: Option<TaskNetwork>,
 }
 
 impl NewTasks<'_> {
     /// Task `id`, PROVISIONING, created at `now`, with its network `interface`.
-    fn record(
+    fn task(
         &self,
         id: &str,
         now: Timestamp,
-        interface: Option<TaskNetwork>,
-    ) -> Result<TaskRecord, TaskError> {
-        let task_arn = self.scope.task_arn(self.cluster_name, id);
+        interface: Option<&TaskNetwork>,
+    ) -> Result<Task, TaskError> {
+        let task_arn = self.scope.task_arn(&self.cluster_name, id);
         let containers = self
             .definition
             .container_definitions
@@ -613,7 +744,7 @@ impl NewTasks<'_> {
             .map(|c| -> Result<Container, TaskError> {
                 Ok(Container {
                     container_arn: Some(self.scope.container_arn(
-                        self.cluster_name,
+                        &self.cluster_name,
                         id,
                         &random_hex(16)?,
                     )),
@@ -638,7 +769,7 @@ impl NewTasks<'_> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let task = Task {
+        Ok(Task {
             task_arn: Some(task_arn),
             cluster_arn: self.cluster_arn.clone(),
             task_definition_arn: self.definition.task_definition_arn.clone(),
@@ -664,14 +795,8 @@ impl NewTasks<'_> {
                     size_in_gi_b: DEFAULT_EPHEMERAL_GIB,
                 },
             )),
-            attachments: Some(interface.iter().map(attachment).collect()),
+            attachments: Some(interface.into_iter().map(attachment).collect()),
             ..Task::default()
-        };
-        Ok(TaskRecord {
-            task,
-            definition: self.definition.clone(),
-            node: LOCAL_NODE.to_owned(),
-            network: interface,
         })
     }
 }
@@ -691,17 +816,9 @@ impl NetworkRequest {
         address: Ipv4Addr,
     ) -> Result<TaskNetwork, TaskError> {
         let block = self.subnet.network()?;
-        let id = random_hex(16)?;
         Ok(TaskNetwork {
-            attachment_id: format!(
-                "{}-{}-{}-{}-{}",
-                &id[..8],
-                &id[8..12],
-                &id[12..16],
-                &id[16..20],
-                &id[20..32]
-            ),
-            network_interface_id: format!("eni-{}", &random_hex(9)?[..17]),
+            attachment_id: attachment_id()?,
+            network_interface_id: new_id("eni")?,
             subnet_id: self.subnet.subnet_id.clone(),
             address,
             prefix_len: block.prefix_len,
@@ -732,14 +849,4 @@ pub(crate) fn attachment(interface: &TaskNetwork) -> Attachment {
             detail("privateIPv4Address", interface.address.to_string()),
         ]),
     }
-}
-
-/// `bytes` random bytes as lowercase hex, from the kernel's CSPRNG.
-pub(crate) fn random_hex(bytes: usize) -> Result<String, TaskError> {
-    use std::io::Read;
-    let mut buffer = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buffer))
-        .map_err(|e| TaskError::Random(std::sync::Arc::new(e)))?;
-    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -10,11 +10,13 @@ use berth_model::AccountRegion;
 use berth_model::network::{Ipv4Network, TaskNetwork};
 use berth_store::{Compare, Op, Txn};
 
+use crate::Ecs;
 use crate::ec2_error::{Ec2Code, Ec2Error};
 use crate::ec2_filters::{Filter, passes};
-use crate::network::{SubnetRecord, VpcRecord, new_id, vpc_puts};
-use crate::security_groups::SecurityGroupRecord;
-use crate::{Ecs, keys, records};
+use crate::ids::new_id;
+use crate::keys;
+use crate::network::{SubnetRecord, VpcRecord, vpc_puts};
+use crate::records::{self, SecurityGroupRecord};
 
 /// A subnet and how many of its addresses are free.
 #[derive(Debug, Clone)]
