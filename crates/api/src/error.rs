@@ -4,14 +4,9 @@
 //! ([`QueryError`]). Every control-plane error becomes an AWS error code here and nowhere else.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use berth_control::{
     ClusterError, Ec2Code, Ec2Error, PageError, TaggingError, TaskDefinitionOpError, TaskError,
 };
-
-use crate::protocol::aws_json::JsonVersion;
-use crate::protocol::body::BodyError;
-use crate::protocol::query::QueryError;
 
 /// The AWS error codes berth answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,23 +111,6 @@ impl ApiError {
     }
 }
 
-/// berth's own API (`/berth/v1/...`) answers errors as AWS JSON 1.1 does.
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        crate::protocol::aws_json::error_response(JsonVersion::V1_1, &self)
-    }
-}
-
-impl From<BodyError> for ApiError {
-    fn from(error: BodyError) -> Self {
-        let code = match error {
-            BodyError::TooLarge { .. } => ErrorCode::RequestEntityTooLargeException,
-            BodyError::Broken(_) => ErrorCode::SerializationException,
-        };
-        ApiError::new(code, error.to_string())
-    }
-}
-
 fn invalid(error: &impl ToString) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameterException, error.to_string())
 }
@@ -205,6 +183,47 @@ impl From<TaskError> for ApiError {
             E::Contended => ApiError::new(ErrorCode::UpdateInProgressException, error.to_string()),
             E::Store(_) | E::Corrupt(_) | E::Random(_) => ApiError::server(&error),
         }
+    }
+}
+
+/// A Query-protocol error: a code (EC2's are dotted: `InvalidGroup.NotFound`), a message and
+/// an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    /// The service's code.
+    pub code: &'static str,
+    /// What the user should know.
+    pub message: String,
+    /// 400 for the caller's mistakes, 500 for berth's.
+    pub status: StatusCode,
+}
+
+impl QueryError {
+    /// A client error.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A required parameter is missing.
+    pub fn missing(name: &str) -> Self {
+        Self::new(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+        )
+    }
+
+    /// A parameter's value is wrong.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new("InvalidParameterValue", message)
+    }
+
+    /// Whether the caller is at fault (the Query protocol's `Sender`).
+    pub fn is_sender_fault(&self) -> bool {
+        self.status.is_client_error()
     }
 }
 

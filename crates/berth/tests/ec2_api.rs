@@ -487,3 +487,51 @@ fn the_query_protocol_answers_unknown_actions_and_missing_versions_in_ec2s_words
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("<Code>MissingAction</Code>"), "{body}");
 }
+
+#[test]
+fn characters_xml_cannot_carry_are_refused_and_every_answer_stays_parseable() {
+    let berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    // Raw, as a probe sends it: a control character in the description.
+    let (status, body) = berth.raw_request(
+        "POST",
+        &form,
+        b"Action=CreateSecurityGroup&Version=2016-11-15&GroupName=probe&GroupDescription=a%01b",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("<Code>InvalidParameterValue</Code>"),
+        "{body}"
+    );
+    // Nothing was stored, and the aws CLI (botocore's XML parser) still reads the region.
+    let cli = Cli::new(&berth);
+    let groups = cli.ok(&["describe-security-groups"]);
+    assert!(
+        list(&groups, "SecurityGroups")
+            .iter()
+            .all(|g| g["GroupName"] != "probe"),
+        "{groups}"
+    );
+    cli.fails(
+        "InvalidParameterValue",
+        &[
+            "create-security-group",
+            "--group-name",
+            "caf\u{e9}",
+            "--description",
+            "accented",
+        ],
+    );
+    // EC2's own characters are fine.
+    cli.ok(&[
+        "create-security-group",
+        "--group-name",
+        "web-1.prod",
+        "--description",
+        "web tier (prod) #2: a=b & c;{d}!$*@[x]+",
+    ]);
+    assert_eq!(
+        list(&cli.ok(&["describe-security-groups"]), "SecurityGroups").len(),
+        2
+    );
+}

@@ -105,6 +105,23 @@ fn imports_both_archive_kinds_through_the_cli() {
         "{}",
         text(&out.stderr)
     );
+    // A file that is no tar at all: the caller's mistake (400), said as such, not a server
+    // failure.
+    let text_file = work.path().join("notes.txt");
+    std::fs::write(&text_file, "this is not an archive\n".repeat(10)).unwrap();
+    let out = berth.cli(&[
+        "image",
+        "import",
+        text_file.to_str().unwrap(),
+        "--tag",
+        "x:1",
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("InvalidParameterException") && stderr.contains("not a tar archive"),
+        "{stderr}"
+    );
 }
 
 #[test]

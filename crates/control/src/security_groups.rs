@@ -446,6 +446,15 @@ impl Ecs {
             )
             .map_err(invalid)?;
             let mut sources = Vec::new();
+            for description in permission
+                .ip_ranges
+                .iter()
+                .map(|(_, d)| d)
+                .chain(permission.groups.iter().map(|(_, d)| d))
+                .flatten()
+            {
+                check_characters("Description", description)?;
+            }
             for (cidr, description) in &permission.ip_ranges {
                 security_groups::parse_source_cidr(cidr).map_err(invalid)?;
                 sources.push((RuleSource::CidrIpv4(cidr.clone()), description.clone()));
@@ -614,7 +623,21 @@ fn check_text(parameter: &str, value: &str) -> Result<(), Ec2Error> {
             format!("{parameter} may be at most 255 characters long"),
         ));
     }
-    Ok(())
+    check_characters(parameter, value)
+}
+
+/// EC2's character set for names and descriptions; a description given with a rule is held to
+/// it too. (Answers are XML: what XML cannot carry must never be stored.)
+fn check_characters(parameter: &str, value: &str) -> Result<(), Ec2Error> {
+    match security_groups::disallowed_character(value) {
+        None => Ok(()),
+        Some(c) => Err(Ec2Error::client(
+            Ec2Code::InvalidParameterValue,
+            format!(
+                "Invalid {parameter}: the character {c:?} is not allowed (use a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{{}}!$*)"
+            ),
+        )),
+    }
 }
 
 /// What a transaction that makes something depend on security groups must also hold and

@@ -24,6 +24,9 @@ pub enum ImportError {
     /// The tag is not a reference.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// The upload is not a readable tar archive.
+    #[error("the file is not a tar archive (an oci-archive or a docker save archive): {0}")]
+    NotATar(String),
     /// Neither an OCI layout nor a docker-save archive.
     #[error(
         "the archive is neither an OCI archive (oci-layout, index.json) nor a docker save archive (manifest.json)"
@@ -95,10 +98,19 @@ impl ImageStore {
         reference: &Reference,
     ) -> Result<ImageRecord, ImportError> {
         let (archive, dir) = (archive.to_path_buf(), extracted.to_path_buf());
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        tokio::task::spawn_blocking(move || -> Result<(), ImportError> {
             std::fs::create_dir_all(&dir)?;
-            // tar's unpack refuses entries that leave `dir`.
-            tar::Archive::new(BufReader::new(std::fs::File::open(&archive)?)).unpack(&dir)
+            let file = std::fs::File::open(&archive)?;
+            // tar's unpack refuses entries that leave `dir`. What fails here is the upload's
+            // fault (not a tar archive, cut short), not the store's: the caller is told so.
+            tar::Archive::new(BufReader::new(file))
+                .unpack(&dir)
+                .map_err(|error| match error.kind() {
+                    std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem => ImportError::from(error),
+                    _ => ImportError::NotATar(chain(&error)),
+                })
         })
         .await
         .map_err(|e| ImportError::Io(e.to_string()))??;

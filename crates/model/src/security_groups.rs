@@ -208,9 +208,33 @@ impl IngressRule {
     }
 }
 
+/// The characters EC2 allows in a VPC security group's name and description and in a rule's
+/// description: `a-z`, `A-Z`, `0-9`, spaces and `._-:/()#,@[]+=&;{}!$*`. `None` if `value`
+/// keeps to them, else the first one it does not.
+pub fn disallowed_character(value: &str) -> Option<char> {
+    const PUNCTUATION: &str = "._-:/()#,@[]+=&;{}!$*";
+    value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == ' ' || PUNCTUATION.contains(*c)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_descriptions_keep_to_ec2s_characters() {
+        for (value, found) in [
+            ("web tier (prod) #2: a=b & c;{d}!$*@[x]+", None),
+            ("a\u{1}b", Some('\u{1}')),
+            ("tab\there", Some('\t')),
+            ("caf\u{e9}", Some('\u{e9}')),
+            ("quote\"", Some('"')),
+            ("<b>", Some('<')),
+        ] {
+            assert_eq!(disallowed_character(value), found, "{value:?}");
+        }
+    }
 
     #[test]
     fn protocols_normalize_as_ec2_stores_them() {

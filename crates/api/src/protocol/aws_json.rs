@@ -44,6 +44,13 @@ impl JsonVersion {
     }
 }
 
+/// berth's own API (`/berth/v1/...`) answers errors as AWS JSON 1.1 does.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(JsonVersion::V1_1, &self)
+    }
+}
+
 /// `X-Amz-Target: PREFIX.Operation`, split.
 pub fn target(headers: &HeaderMap) -> Option<(&str, &str)> {
     headers

@@ -6,6 +6,8 @@
 use axum::body::{Body, Bytes};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use crate::error::{ApiError, ErrorCode};
+
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
@@ -18,6 +20,16 @@ pub enum BodyError {
     /// The body ended early or its framing was broken.
     #[error("The request body could not be read: {0}")]
     Broken(String),
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        let code = match error {
+            BodyError::TooLarge { .. } => ErrorCode::RequestEntityTooLargeException,
+            BodyError::Broken(_) => ErrorCode::SerializationException,
+        };
+        ApiError::new(code, error.to_string())
+    }
 }
 
 /// The whole body, at most `limit` bytes of it.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+pub use crate::error::QueryError;
 use crate::protocol::xml::{self, XmlFlavor};
 
 /// Whether a request is form-encoded, as Query requests are.
@@ -44,47 +45,6 @@ pub fn response(
         HeaderValue::from_static("text/xml;charset=UTF-8"),
     );
     response
-}
-
-/// A Query-protocol error: a code (EC2's are dotted: `InvalidGroup.NotFound`), a message and
-/// an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryError {
-    /// The service's code.
-    pub code: &'static str,
-    /// What the user should know.
-    pub message: String,
-    /// 400 for the caller's mistakes, 500 for berth's.
-    pub status: StatusCode,
-}
-
-impl QueryError {
-    /// A client error.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            status: StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// A required parameter is missing.
-    pub fn missing(name: &str) -> Self {
-        Self::new(
-            "MissingParameter",
-            format!("The request must contain the parameter {name}"),
-        )
-    }
-
-    /// A parameter's value is wrong.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterValue", message)
-    }
-
-    /// Whether the caller is at fault (the Query protocol's `Sender`).
-    pub fn is_sender_fault(&self) -> bool {
-        self.status.is_client_error()
-    }
 }
 
 /// A request's parameters.
