@@ -13,10 +13,12 @@ mod network;
 mod pool;
 mod pulls;
 mod task;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -167,6 +169,18 @@ pub struct Agent {
     pool: Arc<pool::SupervisorPool>,
     pulls: Arc<pulls::SharedPulls>,
     firewall: Option<Arc<firewall::Firewall>>,
+    /// Where the cgroup filesystems are mounted.
+    cgroup_root: PathBuf,
+}
+
+/// What an agent is given of the machine beyond its configuration. Tests give a temporary
+/// directory for cgroups and no bridge, so that what makes no container runs without root and
+/// changes nothing on the host.
+struct Host<'a> {
+    /// Where the cgroup filesystems are mounted.
+    cgroup_root: &'a Path,
+    /// The bridge warm supervisors wire their veth into ahead of a task, when it exists.
+    bridge: Option<&'a str>,
 }
 
 impl Agent {
@@ -176,16 +190,33 @@ impl Agent {
         images: Arc<ImageStore>,
         config: AgentConfig,
     ) -> Self {
+        let bridge = match berth_net::ensure_bridge(&config.bridge) {
+            Ok(_) => Some(config.bridge.clone()),
+            Err(error) => {
+                tracing::warn!(%error, bridge = %config.bridge, "cannot make the bridge; tasks' veths are made as they start");
+                None
+            }
+        };
+        let host = Host {
+            cgroup_root: Path::new(berth_runtime::cgroups::CGROUP_ROOT),
+            bridge: bridge.as_deref(),
+        };
+        Self::on_host(control, images, config, host)
+    }
+
+    fn on_host(
+        control: Arc<dyn ControlPlane>,
+        images: Arc<ImageStore>,
+        config: AgentConfig,
+        host: Host<'_>,
+    ) -> Self {
         let mut pool = pool::SupervisorPool::new(
             &config.shim_binary,
             &config.tasks_dir,
             config.warm_supervisors,
         );
-        match berth_net::ensure_bridge(&config.bridge) {
-            Ok(_) => pool.prewire_into(&config.bridge),
-            Err(error) => {
-                tracing::warn!(%error, bridge = %config.bridge, "cannot make the bridge; tasks' veths are made as they start")
-            }
+        if let Some(bridge) = host.bridge {
+            pool.prewire_into(bridge);
         }
         let pool = Arc::new(pool);
         let firewall = match config.firewall {
@@ -204,6 +235,7 @@ impl Agent {
             pool,
             pulls: Arc::default(),
             firewall,
+            cgroup_root: host.cgroup_root.to_path_buf(),
         }
     }
 
@@ -329,6 +361,7 @@ impl Agent {
         let runner = task::Runner {
             images: self.images.clone(),
             config: self.config.clone(),
+            cgroup_root: self.cgroup_root.clone(),
             pool: self.pool.clone(),
             pulls: self.pulls.clone(),
             reports,

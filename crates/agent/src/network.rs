@@ -13,9 +13,21 @@ use std::path::{Path, PathBuf};
 use berth_model::network::TaskNetwork;
 use berth_shim::PlannedNetwork;
 
+/// Why a task's interface cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidInterface {
+    /// The control plane gave it a MAC address that is not six hex bytes.
+    #[error("bad MAC address {0}")]
+    MacAddress(String),
+}
+
 /// The supervisor's part: the veth `bt` + the task id's first 13 characters (15 bytes, the
 /// kernel's limit), its host end into `bridge`, the other end `eth0` with the task's address.
-pub fn plan(bridge: &str, task_id: &str, network: &TaskNetwork) -> Result<PlannedNetwork, String> {
+pub fn plan(
+    bridge: &str,
+    task_id: &str,
+    network: &TaskNetwork,
+) -> Result<PlannedNetwork, InvalidInterface> {
     Ok(PlannedNetwork {
         bridge: bridge.to_owned(),
         host_interface: format!("bt{}", task_id.chars().take(13).collect::<String>()),
@@ -23,7 +35,7 @@ pub fn plan(bridge: &str, task_id: &str, network: &TaskNetwork) -> Result<Planne
         prefix_len: network.prefix_len,
         gateway: network.gateway,
         mac: parse_mac(&network.mac_address)
-            .ok_or_else(|| format!("bad MAC address {}", network.mac_address))?,
+            .ok_or_else(|| InvalidInterface::MacAddress(network.mac_address.clone()))?,
     })
 }
 

@@ -1,6 +1,7 @@
-//! Single-flight image pulls: tasks that start at once and need one image share one trip to
-//! its registry, as Docker shares a pull in progress. A finished pull is not reused — the
-//! next task asks the registry again, as ECS's default pull behavior wants.
+//! Obtaining a task's images as the node's pull behavior says, with single-flight pulls: tasks
+//! that start at once and need one image share one trip to its registry, as Docker shares a
+//! pull in progress. A finished pull is not reused — the next task asks the registry again, as
+//! ECS's default pull behavior wants.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,20 +10,61 @@ use std::sync::{Arc, Mutex};
 use berth_image::{ImageRecord, ImageStore};
 use tokio::sync::OnceCell;
 
-/// A pull's outcome: the image, or the failure in ECS's words.
-pub type Outcome = Result<ImageRecord, String>;
+use crate::PullBehavior;
+
+/// Why an image could not be obtained: the image store's failed pull, shared by every task
+/// that waited on it. `stop_reason` words it for ECS.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("pull image {}: {}", .0.reference, .0.failure)]
+pub struct PullError(Arc<berth_image::PullError>);
+
+impl From<berth_image::PullError> for PullError {
+    fn from(error: berth_image::PullError) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+/// A pull's outcome: the image, or why not.
+pub type Outcome = Result<ImageRecord, PullError>;
 
 /// The pulls in progress on this node, by image reference.
 pub type SharedPulls = InFlight<Outcome>;
 
 impl SharedPulls {
+    /// The image as `behavior` says: pulled (sharing a pull of it in progress), or the copy
+    /// stored on this node; else why not.
+    pub async fn obtain(
+        &self,
+        images: &ImageStore,
+        behavior: PullBehavior,
+        image: &str,
+    ) -> Outcome {
+        let stored = || images.get(image).ok();
+        if matches!(behavior, PullBehavior::Once | PullBehavior::PreferCached)
+            && let Some(record) = stored()
+        {
+            return Ok(record);
+        }
+        match self.pull(images, image).await {
+            Ok(record) => Ok(record),
+            Err(error) if behavior == PullBehavior::Default => match stored() {
+                Some(record) => {
+                    tracing::warn!(%error, image, "pull failed; using the stored image");
+                    Ok(record)
+                }
+                None => Err(error),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
     /// Pulls `reference` into `images`, or waits for the pull of it already in progress.
-    pub async fn pull(&self, images: &ImageStore, reference: &str) -> Outcome {
+    async fn pull(&self, images: &ImageStore, reference: &str) -> Outcome {
         self.share(reference, || async {
             images
                 .pull(reference, Arc::new(|_| {}))
                 .await
-                .map_err(|error| error.to_string())
+                .map_err(PullError::from)
         })
         .await
     }

@@ -18,13 +18,17 @@
 //! Because berth is not the containers' parent, tasks keep running when berth dies; a new
 //! berth reconnects to the socket (or, if the shim finished meanwhile, reads `state.json`).
 
+mod container;
 mod deps;
+mod effects;
+mod events;
 pub mod handoff;
 pub mod log;
 mod plan;
 mod sandbox;
 mod state;
 mod supervisor;
+mod worker;
 
 pub use deps::{Readiness, readiness};
 pub use plan::{Condition, Dependency, PlannedContainer, PlannedNetwork, RootfsMount, TaskPlan};
@@ -91,4 +95,16 @@ pub enum ShimError {
 pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
     let what = what.into();
     move |source| ShimError::Io { what, source }
+}
+
+/// `error` and its causes, as one line ("a: b: c"): what a container's reason shows.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
