@@ -65,7 +65,9 @@ struct State {
     history: VecDeque<Event>,
     /// Every revision up to and including this one is no longer in `history`.
     compacted: Revision,
-    watchers: Vec<(KeyRange, tokio_mpsc::UnboundedSender<Event>)>,
+    /// Each watcher's range, the revision it watches from (a watch may start past the
+    /// current revision: nothing before it is sent) and its channel.
+    watchers: Vec<(KeyRange, Revision, tokio_mpsc::UnboundedSender<Event>)>,
 }
 
 struct WriteRequest {
@@ -179,7 +181,7 @@ impl Store for EmbeddedStore {
                 let _ = sender.send(event.clone());
             }
         }
-        state.watchers.push((range, sender));
+        state.watchers.push((range, from, sender));
         Ok(Watcher { events })
     }
 }
@@ -409,11 +411,11 @@ fn publish(state: &mut State, changes: BatchChanges) {
         }
     }
     state.revision = changes.revision;
-    state.watchers.retain(|(range, sender)| {
+    state.watchers.retain(|(range, from, sender)| {
         changes
             .events
             .iter()
-            .filter(|e| range.contains(&e.kv().key))
+            .filter(|e| e.kv().mod_revision >= *from && range.contains(&e.kv().key))
             .all(|e| sender.send(e.clone()).is_ok())
     });
     state.history.extend(changes.events);

@@ -20,13 +20,7 @@ async fn conformance_store() -> Guarded<EmbeddedStore, tempfile::TempDir> {
 // The embedded store compacts on its own once its history outgrows its bound, so the
 // suite's compaction case drives it by writing (the default `compact` hook).
 mod conformance {
-    berth_store::store_conformance_tests!(
-        super::conformance_store,
-        // Reported, not yet fixed: a watch from a revision the store has not reached gets
-        // every live change to its range, including those before `from` (the writer sends
-        // live events to all watchers without looking at where each one starts).
-        diverges = [watch_from_a_future_revision_starts_there],
-    );
+    berth_store::store_conformance_tests!(super::conformance_store);
 }
 
 async fn put(store: &dyn Store, key: &str, value: &str) -> TxnResult {
