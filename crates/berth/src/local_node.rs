@@ -1,5 +1,6 @@
 //! Wiring: the node agent's `ControlPlane` implemented in-process over the control plane —
-//! assignments from the store's watch, reports applied through `Ecs::report_task`. A remote
+//! assignments from the store's watch of task records (each read with what was observed of
+//! the task, `Ecs::assignment_of`), reports applied through `Ecs::report_task`. A remote
 //! agent will implement the same trait over the network.
 
 use std::sync::Arc;
@@ -38,12 +39,18 @@ impl ControlPlane for LocalControl {
             for assignment in current {
                 let _ = sender.send(convert(assignment)).await;
             }
+            let ecs = self.ecs.clone();
             tokio::spawn(async move {
                 while let Some(event) = watcher.next().await {
-                    if let Some(assignment) = Ecs::assignment_of(&event, LOCAL_NODE)
-                        && sender.send(convert(assignment)).await.is_err()
-                    {
-                        break;
+                    match ecs.assignment_of(&event, LOCAL_NODE).await {
+                        Ok(Some(assignment)) => {
+                            if sender.send(convert(assignment)).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => {}
+                        // One unreadable task must not stop the node from hearing of others.
+                        Err(e) => tracing::error!(error = %e, "cannot read a task assignment"),
                     }
                 }
             });

@@ -4,7 +4,8 @@
 //! ```text
 //! /ecs/{account}/{region}/clusters/{name}                    cluster record
 //! /ecs/{account}/{region}/taskdefs/{family}#{revision:010}   task definition record
-//! /ecs/{account}/{region}/tasks/{cluster}/{task id}          task record
+//! /ecs/{account}/{region}/tasks/{cluster}/{task id}          task record: desired state
+//! /observed/ecs/{account}/{region}/tasks/{cluster}/{task id}  observed task state
 //! /nodes/{node}/tasks/{account}/{region}/{cluster}/{task id}  → task key: a node's work
 //! /ec2/{account}/{region}/default-vpc                         → the default VPC's id
 //! /ec2/{account}/{region}/vpcs/{vpc id}                       VPC record
@@ -15,6 +16,15 @@
 //! /ec2/addresses/{a.b.c.d}                                    → task key: a claimed address
 //! /ec2/group-usage/{account}/{region}/{group id}              → what last came to depend on it
 //! ```
+//!
+//! A task is two records. What users and controllers want — the task as RunTask made it,
+//! `desiredStatus`, a user's stop reason, tags — is the task record, written by RunTask,
+//! StopTask, TagResource and controllers. What its node reports — `lastStatus`, the
+//! containers' states, the times ECS stamps — is the observed record, written by
+//! `report_task` alone and named by the task key under `/observed`, so that the two kinds of
+//! writer never contend for one compare-and-swap. Outside `/ecs/`, observed records never
+//! wake the nodes' watch of task records (`ALL_ECS`): a node is woken by what is asked of it,
+//! not by its own reports.
 //!
 //! Addresses are claimed node-wide, not per VPC: every task on a node shares one bridge, so
 //! two VPCs (say, two regions' default VPCs, both 172.31.0.0/16) must not hand out one
@@ -90,6 +100,25 @@ pub fn scope_of_task(key: &str) -> AccountRegion {
         account_id: parts.next().unwrap_or_default().to_owned(),
         region: parts.next().unwrap_or_default().to_owned(),
     }
+}
+
+/// Where every task's observed record lives (see the module docs).
+const OBSERVED: &str = "/observed";
+
+/// The observed record of the task at `task_key`.
+pub fn observed_task(task_key: &str) -> String {
+    format!("{OBSERVED}{task_key}")
+}
+
+/// The observed records of all tasks of a cluster.
+pub fn observed_tasks(scope: &AccountRegion, cluster: &str) -> String {
+    observed_task(&tasks(scope, cluster))
+}
+
+/// The task key whose observed record is at `key` (`None` for any other key).
+pub fn task_of_observed(key: &str) -> Option<&str> {
+    key.strip_prefix(OBSERVED)
+        .filter(|task_key| is_task(task_key))
 }
 
 /// Task definitions of a scope whose family starts with `prefix`.
@@ -253,6 +282,13 @@ mod tests {
         };
         let task_key = task(&scope, "default", "abc");
         assert!(is_task(&task_key));
+        let observed = observed_task(&task_key);
+        assert!(!is_task(&observed));
+        assert_eq!(task_of_observed(&observed), Some(task_key.as_str()));
+        assert_eq!(task_of_observed(&task_key), None);
+        assert!(observed.starts_with(&observed_tasks(&scope, "default")));
+        // Outside what nodes watch for their assignments.
+        assert!(!observed.starts_with(ALL_ECS));
         assert!(!is_task(&cluster(&scope, "default")));
         assert!(!is_task(&task_definition(&scope, "web", 1)));
         assert_eq!(scope_of_task(&task_key), scope);

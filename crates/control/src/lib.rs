@@ -6,7 +6,12 @@
 //! per-area error enum back; this crate never sees HTTP and never touches a kernel. RunTask
 //! places tasks (`placement.rs`) by writing desired state into the store, which node agents
 //! watch; services and what else keeps converging will run on the controller runtime
-//! (`controller.rs`) and write desired state the same way.
+//! (`controller.rs`) and write desired state the same way. What nodes observe comes back
+//! through `report_task` into records of its own, apart from the desired state (`keys.rs`).
+//!
+//! With the `simulated-node` feature, `simulated_node` is a fake node agent whose containers
+//! follow scripts: the crate's own tests, and those of features built on it, run the whole
+//! task lifecycle in milliseconds without root or containers.
 
 mod cas;
 mod clusters;
@@ -21,6 +26,8 @@ mod paging;
 mod placement;
 mod records;
 mod security_groups;
+#[cfg(feature = "simulated-node")]
+pub mod simulated_node;
 mod tagging;
 mod task_definitions;
 mod tasks;

@@ -79,11 +79,11 @@ impl Ecs {
                 .await?
                 .tags),
             ResourceArn::Task { cluster, id, .. } => {
-                let (record, _) = self
+                let found = self
                     .find_task(scope, &cluster, &id)
                     .await?
                     .ok_or_else(|| TaskError::NotFound(id.clone()))?;
-                Ok(record.task.tags.unwrap_or_default())
+                Ok(found.record.task.tags.unwrap_or_default())
             }
         }
     }

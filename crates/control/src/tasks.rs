@@ -4,8 +4,9 @@
 //! definition into each new task), places each task on a node (`placement.rs`), and writes
 //! them in one transaction: each task record (desired state RUNNING, last status
 //! PROVISIONING) and its node's assignment key, which the node's agent watches. Everything
-//! after that — pulling, starting, stopping, exit codes — is observed state the agent writes
-//! back into the task record.
+//! after that — pulling, starting, stopping, exit codes — is observed state the agent reports
+//! into the task's observed record (`node.rs`), apart from the task record that StopTask and
+//! TagResource change; every read puts the two together ([`FoundTask::task`]).
 
 use berth_model::lifecycle::{DesiredStatus, TaskStatus};
 use berth_model::network::{self, TaskNetwork};
@@ -18,6 +19,7 @@ use berth_model::shapes::{
 use berth_model::tags::{self, TagError};
 use berth_model::{AccountRegion, ResourceArn, Timestamp, fargate};
 use berth_store::{Compare, KeyRange, KeyValue, Op, StoreError, Txn};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::Ecs;
@@ -29,7 +31,7 @@ use crate::keys;
 use crate::network::SubnetRecord;
 use crate::paging::{Page, PageError, PageRequest};
 use crate::placement;
-use crate::records::{self, CorruptRecord, TaskRecord};
+use crate::records::{self, CorruptRecord, ObservedTask, TaskRecord};
 use crate::security_groups::depend_on_groups;
 use crate::task_definitions::TaskDefinitionOpError;
 
@@ -419,8 +421,8 @@ impl Ecs {
         let mut failures = Vec::new();
         for reference in references {
             match self.find_task(scope, &cluster_name, reference).await? {
-                Some((record, _)) => {
-                    let mut task = record.task;
+                Some(found) => {
+                    let mut task = found.task();
                     if !include_tags {
                         task.tags = None;
                     }
@@ -453,10 +455,15 @@ impl Ecs {
             .store
             .range(KeyRange::prefix(keys::tasks(scope, &cluster_name)), None)
             .await?;
+        let mut observed = self.observed_tasks(scope, &cluster_name).await?;
         let mut matching = Vec::new();
         for kv in all.kvs {
             let record: TaskRecord = records::decode(&kv)?;
-            let task = &record.task;
+            let task_key = String::from_utf8_lossy(&kv.key).into_owned();
+            let task = match observed.remove(&task_key) {
+                Some(observed) => observed.merge(&record.task),
+                None => ObservedTask::of(&record.task, 0).merge(&record.task),
+            };
             let keep = task.desired_status.as_deref() == Some(desired.as_str())
                 && query
                     .family
@@ -492,19 +499,23 @@ impl Ecs {
             .to_owned();
         retry_cas(
             || async {
-                let (mut record, kv) = self
+                let mut found = self
                     .find_task(scope, &cluster_name, reference)
                     .await?
                     .ok_or_else(|| TaskError::NotFound(reference.to_owned()))?;
-                if record.task.desired_status.as_deref() == Some(DesiredStatus::Stopped.as_str()) {
-                    return Ok(Attempt::Done(record.task));
+                // Stopped already, as asked or as its node saw it end.
+                let task = found.task();
+                if task.desired_status.as_deref() == Some(DesiredStatus::Stopped.as_str()) {
+                    return Ok(Attempt::Done(task));
                 }
+                // Only the task record changes: the node's reports do not hold this up.
+                let record = &mut found.record;
                 record.task.desired_status = Some(DesiredStatus::Stopped.as_str().into());
                 record.task.stop_code = Some(TaskStopCode::UserInitiated);
                 record.task.stopped_reason = Some(reason.clone());
                 record.task.version = Some(record.task.version.unwrap_or(1) + 1);
-                let committed = self.replace_task(&kv, &record).await?;
-                Ok(Attempt::committed(committed, record.task))
+                let committed = self.replace_task(&found.kv, &found.record).await?;
+                Ok(Attempt::committed(committed, found.task()))
             },
             TaskError::Contended,
         )
@@ -521,7 +532,7 @@ impl Ecs {
     ) -> Result<Vec<Tag>, TaskError> {
         retry_cas(
             || async {
-                let (mut record, kv) = self
+                let FoundTask { mut record, kv, .. } = self
                     .find_task(scope, cluster, id)
                     .await?
                     .ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
@@ -563,7 +574,7 @@ impl Ecs {
         timeout: std::time::Duration,
     ) -> Result<Option<Task>, TaskError> {
         let cluster_name = self.cluster_name(scope, cluster).await?;
-        let Some((record, kv)) = self.find_task(scope, &cluster_name, reference).await? else {
+        let Some(mut found) = self.find_task(scope, &cluster_name, reference).await? else {
             return Ok(None);
         };
         let reached = |task: &Task| {
@@ -579,25 +590,44 @@ impl Ecs {
                     .all(|c| c.last_status.as_deref() == Some("STOPPED"));
             status_reached || (or_containers_stopped && containers_stopped)
         };
-        let mut task = record.task;
+        let mut task = found.task();
         if reached(&task) {
             return Ok(Some(task));
         }
-        let mut changes = self
-            .store
-            .watch(KeyRange::key(kv.key.clone()), kv.mod_revision + 1)?;
+        // Both records, from the first read on: what they held then was read already, and a
+        // change replayed from between the two reads is older, never past what was read.
+        let from = found.revision + 1;
+        let task_key = found.kv.key.clone();
+        let observed_key = keys::observed_task(&String::from_utf8_lossy(&task_key));
+        let mut desired_changes = self.store.watch(KeyRange::key(task_key), from)?;
+        let mut observed_changes = self.store.watch(KeyRange::key(observed_key), from)?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, changes.next()).await {
-                Ok(Some(berth_store::Event::Put(kv))) => {
-                    task = records::decode::<TaskRecord>(&kv)?.task;
-                    if reached(&task) {
-                        return Ok(Some(task));
+            let change = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    event = desired_changes.next() => event.map(Changed::Desired),
+                    event = observed_changes.next() => event.map(Changed::Observed),
+                }
+            })
+            .await;
+            match change {
+                Ok(Some(Changed::Desired(berth_store::Event::Put(kv)))) => {
+                    found.record = records::decode(&kv)?;
+                    if found.observed_kv.is_none() {
+                        found.observed = ObservedTask::of(&found.record.task, 0);
                     }
                 }
-                Ok(Some(_)) => {}
+                Ok(Some(Changed::Observed(berth_store::Event::Put(kv)))) => {
+                    found.observed = records::decode(&kv)?;
+                    found.observed_kv = Some(kv);
+                }
+                Ok(Some(_)) => continue,
                 // Timed out, or the store is shutting down: the task as last seen.
                 Ok(None) | Err(_) => return Ok(Some(task)),
+            }
+            task = found.task();
+            if reached(&task) {
+                return Ok(Some(task));
             }
         }
     }
@@ -608,7 +638,7 @@ impl Ecs {
         scope: &AccountRegion,
         cluster: &str,
         reference: &str,
-    ) -> Result<Option<(TaskRecord, KeyValue)>, TaskError> {
+    ) -> Result<Option<FoundTask>, TaskError> {
         let id = if reference.starts_with("arn:") {
             match ResourceArn::parse(reference) {
                 Ok(ResourceArn::Task {
@@ -624,14 +654,52 @@ impl Ecs {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Ok(None);
         }
+        self.read_task(&keys::task(scope, cluster, &id)).await
+    }
+
+    /// The task at `key`: its task record and what its node observed.
+    pub(crate) async fn read_task(&self, key: &str) -> Result<Option<FoundTask>, TaskError> {
+        let found = self.store.range(KeyRange::key(key), None).await?;
+        let Some(kv) = found.kvs.into_iter().next() else {
+            return Ok(None);
+        };
+        let record: TaskRecord = records::decode(&kv)?;
+        let observed = self
+            .store
+            .range(KeyRange::key(keys::observed_task(key)), None)
+            .await?;
+        let (observed, observed_kv) = match observed.kvs.into_iter().next() {
+            Some(observed_kv) => (records::decode(&observed_kv)?, Some(observed_kv)),
+            // Not reported on since the split: as the task record holds it.
+            None => (ObservedTask::of(&record.task, 0), None),
+        };
+        Ok(Some(FoundTask {
+            record,
+            kv,
+            observed,
+            observed_kv,
+            revision: found.revision,
+        }))
+    }
+
+    /// The observed records of a cluster's tasks, by task key.
+    async fn observed_tasks(
+        &self,
+        scope: &AccountRegion,
+        cluster: &str,
+    ) -> Result<HashMap<String, ObservedTask>, TaskError> {
         let found = self
             .store
-            .range(KeyRange::key(keys::task(scope, cluster, &id)), None)
+            .range(KeyRange::prefix(keys::observed_tasks(scope, cluster)), None)
             .await?;
-        match found.kvs.into_iter().next() {
-            Some(kv) => Ok(Some((records::decode(&kv)?, kv))),
-            None => Ok(None),
+        let mut observed = HashMap::with_capacity(found.kvs.len());
+        for kv in &found.kvs {
+            let key = String::from_utf8_lossy(&kv.key);
+            if let Some(task_key) = keys::task_of_observed(&key) {
+                observed.insert(task_key.to_owned(), records::decode(kv)?);
+            }
         }
+        Ok(observed)
     }
 
     async fn replace_task(&self, kv: &KeyValue, record: &TaskRecord) -> Result<bool, TaskError> {
@@ -641,6 +709,36 @@ impl Ecs {
             failure: vec![],
         };
         Ok(self.store.txn(txn).await?.succeeded)
+    }
+}
+
+/// Which of a task's records a change is to.
+enum Changed {
+    Desired(berth_store::Event),
+    Observed(berth_store::Event),
+}
+
+/// A task as stored: its task record (desired state) and what its node observed.
+#[derive(Debug, Clone)]
+pub(crate) struct FoundTask {
+    /// The task record...
+    pub record: TaskRecord,
+    /// ...and its key-value: what a change to the desired state compares on.
+    pub kv: KeyValue,
+    /// What the node observed: its observed record's, or — none written yet — as the task
+    /// record holds it (PROVISIONING for a task written since the split; all of a task
+    /// written before it, when one record held both).
+    pub observed: ObservedTask,
+    /// The observed record's key-value, once there is one: what a report compares on.
+    pub observed_kv: Option<KeyValue>,
+    /// The store revision the task record was read at.
+    pub revision: berth_store::Revision,
+}
+
+impl FoundTask {
+    /// The ECS document, both records put together.
+    pub fn task(&self) -> Task {
+        self.observed.merge(&self.record.task)
     }
 }
 

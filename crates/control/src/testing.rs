@@ -2,6 +2,7 @@
 //! directory, the requests the tests make, and a store that lets a test run one request in
 //! the middle of another (between its reads and its transaction).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_model::AccountRegion;
@@ -78,6 +79,7 @@ pub fn two_planes(outer_network: NetworkConfig) -> TwoPlanes {
     let between = Arc::new(Interleaving {
         inner: store.clone(),
         hook: Mutex::new(None),
+        txns: AtomicUsize::new(0),
     });
     TwoPlanes {
         _dir: dir,
@@ -94,6 +96,8 @@ type Action = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 pub struct Interleaving {
     inner: Arc<EmbeddedStore>,
     hook: Mutex<Option<(Matches, Action)>>,
+    /// Transactions submitted through this store: how a test sees a request retry.
+    txns: AtomicUsize,
 }
 
 impl Interleaving {
@@ -110,6 +114,11 @@ impl Interleaving {
     pub fn ran(&self) -> bool {
         self.hook.lock().expect("the hook").is_none()
     }
+
+    /// How many transactions went through this store so far.
+    pub fn txns(&self) -> usize {
+        self.txns.load(Ordering::SeqCst)
+    }
 }
 
 impl Store for Interleaving {
@@ -122,6 +131,7 @@ impl Store for Interleaving {
     }
 
     fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnResult, StoreError>> {
+        self.txns.fetch_add(1, Ordering::SeqCst);
         let action = {
             let mut hook = self.hook.lock().expect("the hook");
             match hook.as_ref() {
