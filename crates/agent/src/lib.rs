@@ -153,8 +153,8 @@ pub fn rootfs_in_use(config: &AgentConfig) -> Vec<String> {
             if !files.socket.exists() {
                 return None;
             }
-            let plan: berth_shim::TaskPlan =
-                serde_json::from_slice(&std::fs::read(&files.plan).ok()?).ok()?;
+            // Of any version: the supervisor may be from before an upgrade.
+            let plan = berth_shim::protocol::load_plan(&files.plan).ok()?;
             Some(plan.containers.into_iter().map(|c| c.runtime_id))
         })
         .flatten()

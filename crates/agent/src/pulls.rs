@@ -12,10 +12,10 @@ use tokio::sync::OnceCell;
 
 use crate::PullBehavior;
 
-/// Why an image could not be obtained: the image store's failed pull, shared by every task
-/// that waited on it. `stop_reason` words it for ECS.
+/// Why an image could not be obtained: the image store's failed pull (`pull image REF: why`),
+/// shared by every task that waited on it. `stop_reason` words it for ECS.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("pull image {}: {}", .0.reference, .0.failure)]
+#[error("{0}")]
 pub struct PullError(Arc<berth_image::PullError>);
 
 impl From<berth_image::PullError> for PullError {

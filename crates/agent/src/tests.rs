@@ -2,7 +2,8 @@
 //! recorded, and the agent's own loop (`Agent::run`) driven through what needs no container
 //! and no root — a task stopped before it started, a task whose image cannot be pulled, and
 //! tasks adopted from an earlier berth (a supervisor gone, one that left its state, and a fake
-//! supervisor on the task's socket that is asked to stop). The agent is given a temporary
+//! supervisor on the task's socket that is asked to stop — speaking this protocol version, the
+//! version before it, or one this berth cannot read). The agent is given a temporary
 //! directory for cgroups and no bridge, so none of this touches the host, as root or not.
 //! Starting real containers is the end-to-end tests' part (`crates/berth/tests`, as root).
 
@@ -195,6 +196,7 @@ fn container(status: berth_shim::ContainerStatus, exit_code: Option<i32>) -> Con
 
 fn shim_state(phase: Phase, app: ContainerState, stop: Option<StopCause>) -> ShimState {
     ShimState {
+        version: berth_shim::protocol::VERSION,
         shim_pid: 1,
         phase,
         containers: vec![app],
@@ -319,24 +321,26 @@ async fn a_task_whose_supervisor_vanished_is_reported_with_what_it_left() {
 async fn a_task_that_finished_while_berth_was_away_is_reported_as_its_supervisor_recorded() {
     let mut node = Node::start(PullBehavior::Default);
     let files = node.supervisor_files("4c5d");
-    let cause = StopCause {
-        code: "EssentialContainerExited".into(),
-        reason: "Essential container in task exited".into(),
+    let cause = StopCause::EssentialContainerExited {
+        container: "app".into(),
     };
     let finished = shim_state(
         Phase::Stopped,
         container(berth_shim::ContainerStatus::Stopped, Some(3)),
-        Some(cause.clone()),
+        Some(cause),
     );
     finished.save(&files.state).unwrap();
     let task = assignment("4c5d", UNREACHABLE_IMAGE, Some("RUNNING"), "RUNNING");
     node.assign(task.clone()).await;
     let (reports, _) = node.reports_until_stopped(&task.key).await;
     let stopped = reports.last().unwrap();
-    assert_eq!(stopped.stop_code.as_deref(), Some(cause.code.as_str()));
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
     assert_eq!(
         stopped.stopped_reason.as_deref(),
-        Some(cause.reason.as_str())
+        Some("Essential container in task exited")
     );
     assert_eq!(stopped.containers[0].exit_code, Some(3));
     node.stop().await;
@@ -359,10 +363,7 @@ async fn an_adopted_task_is_followed_and_stopped_through_its_supervisor() {
         };
         let running = container(berth_shim::ContainerStatus::Running, None);
         let exited = container(berth_shim::ContainerStatus::Stopped, Some(143));
-        let by_user = StopCause {
-            code: "UserInitiated".into(),
-            reason: "Task stopped by user".into(),
-        };
+        let by_user = StopCause::StopRequested;
         write
             .write_all(&send(shim_state(Phase::Running, running.clone(), None)))
             .await
@@ -424,5 +425,232 @@ async fn an_adopted_task_is_followed_and_stopped_through_its_supervisor() {
     );
     assert_eq!(stopped.containers[0].exit_code, Some(143));
     // Its supervisor's directory goes once STOPPED is sent.
+    node.stop().await;
+}
+
+/// A supervisor's state line in protocol version 1, as supervisors of a berth from before
+/// versioning write it (from that code, verbatim): no `version`, the stop and the container's
+/// reason as the strings it reported.
+fn v1_line(
+    phase: &str,
+    status: &str,
+    exit_code: Option<i32>,
+    stop: Option<(&str, &str)>,
+) -> String {
+    let mut app = serde_json::json!({
+        "name": "app", "status": status, "pid": 4242, "exitCode": exit_code,
+        "reason": null, "startedAtMs": 1, "stoppedAtMs": exit_code.map(|_| 2),
+    });
+    if exit_code == Some(137) {
+        app["reason"] = "OutOfMemoryError: Container killed due to memory usage".into();
+    }
+    let stop = stop.map(|(code, reason)| serde_json::json!({"code": code, "reason": reason}));
+    let state = serde_json::json!({
+        "shimPid": 77, "phase": phase, "containers": [app], "stop": stop,
+    });
+    format!("{state}\n")
+}
+
+/// The same states in this version.
+fn v2_line(
+    phase: Phase,
+    status: berth_shim::ContainerStatus,
+    exit_code: Option<i32>,
+    stop: Option<StopCause>,
+) -> String {
+    let mut app = container(status, exit_code);
+    if exit_code == Some(137) {
+        app.reason = Some(berth_shim::ContainerReason::OutOfMemory);
+    }
+    let state = shim_state(phase, app, stop);
+    format!("{}\n", serde_json::to_string(&state).unwrap())
+}
+
+/// A fake supervisor on `socket`: sends `greeting`, waits for one request, sends `after`,
+/// and closes; returns the request.
+fn fake_supervisor(
+    socket: &std::path::Path,
+    greeting: Vec<String>,
+    after: Vec<String>,
+) -> JoinHandle<Request> {
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    tokio::spawn(async move {
+        let (connection, _) = listener.accept().await.unwrap();
+        let (read, mut write) = connection.into_split();
+        let mut requests = BufReader::new(read).lines();
+        for line in greeting {
+            write.write_all(line.as_bytes()).await.unwrap();
+        }
+        let request = requests.next_line().await.unwrap().unwrap();
+        for line in after {
+            write.write_all(line.as_bytes()).await.unwrap();
+        }
+        serde_json::from_str(&request).unwrap()
+    })
+}
+
+/// An upgraded berth adopts supervisors the berth before it started: they still run the old
+/// code and speak the protocol version before this one. Its reports of such a task are the
+/// reports of the same task under a supervisor of this version, word for word.
+#[tokio::test]
+async fn a_supervisor_of_the_previous_protocol_version_is_adopted_and_reported_alike() {
+    use berth_shim::ContainerStatus as Seen;
+    let oom = "OutOfMemoryError: Container killed due to memory usage";
+    let essential = (
+        "EssentialContainerExited",
+        "Essential container in task exited",
+    );
+    let versions = [
+        (
+            "version 1",
+            vec![v1_line("RUNNING", "RUNNING", None, None)],
+            vec![
+                v1_line("STOPPING", "STOPPED", Some(137), Some(essential)),
+                v1_line("STOPPED", "STOPPED", Some(137), Some(essential)),
+            ],
+        ),
+        (
+            "version 2",
+            vec![v2_line(Phase::Running, Seen::Running, None, None)],
+            vec![
+                v2_line(
+                    Phase::Stopping,
+                    Seen::Stopped,
+                    Some(137),
+                    Some(StopCause::EssentialContainerExited {
+                        container: "app".into(),
+                    }),
+                ),
+                v2_line(
+                    Phase::Stopped,
+                    Seen::Stopped,
+                    Some(137),
+                    Some(StopCause::EssentialContainerExited {
+                        container: "app".into(),
+                    }),
+                ),
+            ],
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (version, greeting, after) in versions {
+        let mut node = Node::start(PullBehavior::Default);
+        let files = node.supervisor_files("6a7b");
+        let supervisor = fake_supervisor(&files.socket, greeting, after);
+        let task = assignment("6a7b", UNREACHABLE_IMAGE, Some("RUNNING"), "RUNNING");
+        node.assign(task.clone()).await;
+        node.assign(assignment(
+            "6a7b",
+            UNREACHABLE_IMAGE,
+            Some("RUNNING"),
+            "STOPPED",
+        ))
+        .await;
+        let (reports, _) = node.reports_until_stopped(&task.key).await;
+        assert_eq!(supervisor.await.unwrap(), Request::Stop, "{version}");
+        assert_eq!(
+            statuses(&reports),
+            [
+                Some(TaskStatus::Running),
+                Some(TaskStatus::Stopping),
+                Some(TaskStatus::Stopping),
+                Some(TaskStatus::Deprovisioning),
+                Some(TaskStatus::Stopped),
+            ],
+            "{version}: {reports:#?}"
+        );
+        assert_eq!(
+            reports[1].containers[0].reason.as_deref(),
+            Some(oom),
+            "{version}"
+        );
+        let stopped = &reports[4];
+        assert_eq!(stopped.stop_code.as_deref(), Some(essential.0), "{version}");
+        assert_eq!(
+            stopped.stopped_reason.as_deref(),
+            Some(essential.1),
+            "{version}"
+        );
+        assert_eq!(stopped.containers[0].exit_code, Some(137), "{version}");
+        assert_eq!(
+            stopped.containers[0].reason.as_deref(),
+            Some(oom),
+            "{version}"
+        );
+        node.stop().await;
+        // The times differ from run to run; nothing else may.
+        seen.push(
+            reports
+                .into_iter()
+                .map(|r| TaskReport {
+                    observed_at: None,
+                    ..r
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[tokio::test]
+async fn a_version_1_state_left_behind_is_reported_as_its_supervisor_worded_it() {
+    let mut node = Node::start(PullBehavior::Default);
+    let files = node.supervisor_files("7c8d");
+    let line = v1_line(
+        "STOPPED",
+        "STOPPED",
+        Some(0),
+        Some(("UserInitiated", "Task stopped by user")),
+    );
+    std::fs::write(&files.state, line.trim_end()).unwrap();
+    let task = assignment("7c8d", UNREACHABLE_IMAGE, Some("RUNNING"), "RUNNING");
+    node.assign(task.clone()).await;
+    let (reports, _) = node.reports_until_stopped(&task.key).await;
+    let stopped = reports.last().unwrap();
+    assert_eq!(stopped.stop_code.as_deref(), Some("UserInitiated"));
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("Task stopped by user")
+    );
+    assert_eq!(stopped.containers[0].exit_code, Some(0));
+    assert_eq!(stopped.containers[0].runtime_id.as_deref(), Some("4242"));
+    node.stop().await;
+}
+
+/// A berth downgraded under a supervisor of a newer protocol version cannot read its states:
+/// it stops the supervisor (a request every version understands) and says why.
+#[tokio::test]
+async fn a_supervisor_of_an_unknown_protocol_version_is_stopped_and_the_reason_says_so() {
+    let reason = "ResourceInitializationError: cannot follow the task: its supervisor speaks \
+                  protocol version 3; this berth reads versions 1 to 2";
+    let newer = || r#"{"version":3,"phase":{"whatever":"it became"}}"#.to_owned() + "\n";
+
+    // Running: told to stop, though no one asked; reported once it has gone.
+    let mut node = Node::start(PullBehavior::Default);
+    let files = node.supervisor_files("8e9f");
+    let supervisor = fake_supervisor(&files.socket, vec![newer()], vec![newer()]);
+    let task = assignment("8e9f", UNREACHABLE_IMAGE, Some("RUNNING"), "RUNNING");
+    node.assign(task.clone()).await;
+    let (reports, _) = node.reports_until_stopped(&task.key).await;
+    assert_eq!(supervisor.await.unwrap(), Request::Stop);
+    assert_eq!(
+        statuses(&reports),
+        [Some(TaskStatus::Deprovisioning), Some(TaskStatus::Stopped)],
+        "nothing relayed of states it cannot read: {reports:#?}"
+    );
+    assert_eq!(reports[1].stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(reports[1].stopped_reason.as_deref(), Some(reason));
+    node.stop().await;
+
+    // Finished while berth was away: its state says nothing this berth can read either.
+    let mut node = Node::start(PullBehavior::Default);
+    let files = node.supervisor_files("9a0b");
+    std::fs::write(&files.state, newer()).unwrap();
+    let task = assignment("9a0b", UNREACHABLE_IMAGE, Some("RUNNING"), "RUNNING");
+    node.assign(task.clone()).await;
+    let (reports, _) = node.reports_until_stopped(&task.key).await;
+    let stopped = reports.last().unwrap();
+    assert_eq!(stopped.stopped_reason.as_deref(), Some(reason));
+    assert!(stopped.containers.is_empty());
     node.stop().await;
 }

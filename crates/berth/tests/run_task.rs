@@ -11,8 +11,8 @@ use berth_testsupport::oci::{Layer, busybox_image};
 use berth_testsupport::register_fargate_with;
 use berth_testsupport::registry::Front;
 use berth_testsupport::tasks::{
-    TaskSetup, assert_released, attachment_detail, exit_code, processes_in_cgroup, register, run,
-    task_id, wait_for,
+    TaskSetup, assert_released, attachment_detail, exit_code, interface_of, processes_in_cgroup,
+    register, run, task_id, wait_for,
 };
 
 async fn setup() -> TaskSetup {
@@ -267,8 +267,9 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
     let outside = Outside::create(berth.network_slot());
     let supervisor = berth.supervisor_pid(&id).expect("the task's supervisor");
     assert!(connects_from(supervisor, outside.address, 9000));
+    // ps shows ids as docker does, 12 characters long.
     let ps = text(&berth.cli(&["ps"]).stdout);
-    assert!(ps.contains(&id) && ps.contains("RUNNING"), "{ps}");
+    assert!(ps.contains(&id[..12]) && ps.contains("RUNNING"), "{ps}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let logs = text(&berth.cli(&["logs", &id]).stdout);
@@ -284,7 +285,7 @@ async fn berth_run_ps_logs_stop_from_the_cli() {
     let task = wait_for(&berth.ecs(), &arn, "STOPPED", Duration::from_secs(20)).await;
     assert_eq!(task.containers()[0].exit_code(), Some(0));
     let all = text(&berth.cli(&["ps", "--all"]).stdout);
-    assert!(all.contains(&id) && all.contains("STOPPED"), "{all}");
+    assert!(all.contains(&id[..12]) && all.contains("STOPPED"), "{all}");
 
     // A pull failure: non-zero, with ECS's words.
     let missing = image.replace("busybox:v1", "busybox:nope");
@@ -648,6 +649,144 @@ async fn containers_are_made_while_the_registry_is_asked_and_run_once_it_answers
     );
     assert_eq!(output(&setup, &arn), "");
     assert_released(task_id(&arn));
+}
+
+/// After an upgrade, berth finds supervisors the berth before it started, from plans it wrote
+/// in the protocol's previous version (no `version` field). Here the task's supervisor is
+/// started again by hand from such a plan, as the old berth started it (`berth shim DIR`, the
+/// bound socket as standard input), and the restarted berth adopts it: keeps its root
+/// filesystem, follows it and stops it.
+#[tokio::test]
+async fn a_supervisor_started_from_a_plan_of_the_previous_version_is_adopted() {
+    let mut setup = setup().await;
+    let ecs = setup.berth.ecs();
+    // Each run adds a line to the writable layer and shows it all when stopped: the log says
+    // the layer outlived the supervisor it was made for.
+    let script = "echo run >> /runs; trap 'cat /runs; exit 0' TERM; while :; do sleep 0.2; done";
+    register(
+        &ecs,
+        "upgraded",
+        setup.shell("app", script).stop_timeout(2).build(),
+    )
+    .await;
+    let arn = run(&ecs, "upgraded", None).await;
+    wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let id = task_id(&arn).to_owned();
+    let dir = setup.berth.data_dir().join("run/tasks").join(&id);
+
+    // berth dies; its task's supervisor is stopped through its socket, as berth would.
+    setup.berth.kill9();
+    stop_supervisor(&dir.join("shim.sock"));
+    // Its veth goes with its network namespace, shortly after: the next supervisor makes one
+    // of the same name.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while interface_of(&id).is_some() {
+        assert!(Instant::now() < deadline, "the old supervisor's veth stays");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The plan as a berth from before versioning wrote it: the same fields, no version.
+    let plan_path = dir.join("plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert_eq!(plan["version"], 2, "{plan}");
+    plan.as_object_mut().unwrap().remove("version");
+    std::fs::write(&plan_path, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let app = &plan["containers"][0];
+    let upper = std::path::PathBuf::from(app["rootfs"]["upper"].as_str().unwrap());
+    std::fs::remove_file(app["exitedMarker"].as_str().unwrap()).unwrap();
+    std::fs::remove_file(dir.join("state.json")).unwrap();
+    let log = setup
+        .berth
+        .data_dir()
+        .join("tasks")
+        .join(&id)
+        .join("shim.log");
+    start_supervisor(setup.berth.binary(), &dir, &log);
+    // It runs the plan, and speaks its own version.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        let state = std::fs::read(dir.join("state.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+        if let Some(state) = state.filter(|s| s["phase"] == "RUNNING") {
+            assert_eq!(state["version"], 2, "{state}");
+            break state["containers"][0]["pid"].as_i64().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor never ran the plan: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    setup.berth.restart();
+    let ecs = setup.berth.ecs();
+    // Adopted: the container reported is the one the new supervisor started.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = ecs.describe_tasks().tasks(&arn).send().await.unwrap();
+        let task = &described.tasks()[0];
+        if task.containers()[0].runtime_id() == Some(pid.as_str()) {
+            assert_eq!(task.last_status(), Some("RUNNING"), "{task:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never adopted: {task:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Read from the plan without a version, its root filesystem is one berth keeps.
+    assert!(
+        upper.join("runs").exists(),
+        "its writable layer was removed"
+    );
+    ecs.stop_task().task(&arn).send().await.unwrap();
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
+    assert_eq!(exit_code(&task, "app"), Some(0), "{task:?}");
+    assert_eq!(task.stop_code().map(|c| c.as_str()), Some("UserInitiated"));
+    assert_eq!(output(&setup, &arn), "run\nrun\nrun\n");
+    assert_released(&id);
+}
+
+/// Asks the supervisor on `socket` to stop its task, and waits until it has exited (its end
+/// of the connection closes with it).
+fn stop_supervisor(socket: &std::path::Path) {
+    use std::io::{BufRead, Write};
+    let mut connection = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    connection
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    connection.write_all(b"\"stop\"\n").unwrap();
+    let mut last = String::new();
+    for line in std::io::BufReader::new(connection).lines() {
+        last = line.expect("the supervisor stopped within 30 s");
+    }
+    assert!(last.contains(r#""phase":"STOPPED""#), "{last}");
+}
+
+/// Starts `berth shim DIR` as the agent does: the task's socket bound and listening as its
+/// standard input, its output to `log`, in a process group of its own.
+fn start_supervisor(binary: &std::path::Path, dir: &std::path::Path, log: &std::path::Path) {
+    use std::os::unix::process::CommandExt;
+    let socket = dir.join("shim.sock");
+    let _ = std::fs::remove_file(&socket);
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .unwrap();
+    let mut child = std::process::Command::new(binary)
+        .arg("shim")
+        .arg(dir)
+        .stdin(std::os::fd::OwnedFd::from(listener))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Reaped here; the Berth's drop kills it if the test fails first (its state names it).
+    std::thread::spawn(move || child.wait());
 }
 
 /// What task `arn`'s only container wrote (`berth logs`).

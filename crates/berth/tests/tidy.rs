@@ -12,6 +12,12 @@
 //!
 //! Anything else first (a `use`, an item, a plain `//` comment, `/*! ... */` docs, a `//!` line
 //! with no text) is a violation, reported with the file and line.
+//!
+//! ECS's words for why a task or container stopped (`CannotStartContainerError: ...`, stop codes
+//! such as `"TaskFailedToStart"`) are the node agent's: the crates below it — the supervisor, the
+//! image store, the runtime and the rest — say what happened in their own terms and leave the
+//! wording to the agent (`crates/agent/src/task/stop_reason.rs`). Their shipped code (comments
+//! and `#[cfg(test)]` code aside) must not spell those words.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -201,4 +207,85 @@ fn the_rule_rejects_code_comments_and_empty_docs_first() {
             "{text:?}: want a violation starting {want:?}, got {got:?}"
         );
     }
+}
+
+/// ECS's error classes and stop codes, as the agent words stops.
+const ECS_WORDS: [&str; 8] = [
+    "CannotPullContainerError",
+    "CannotStartContainerError",
+    "CannotCreateContainerError",
+    "ResourceInitializationError",
+    "OutOfMemoryError",
+    "\"TaskFailedToStart\"",
+    "\"EssentialContainerExited\"",
+    "\"UserInitiated\"",
+];
+
+/// Where `text`'s shipped code spells one of [`ECS_WORDS`], as "line N: word": comment lines
+/// are skipped, and so is everything from the first `#[cfg(test)]` on (test modules come last).
+fn ecs_words(text: &str) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, line)| line.trim() != "#[cfg(test)]")
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .flat_map(|(index, line)| {
+            ECS_WORDS
+                .iter()
+                .filter(move |word| line.contains(*word))
+                .map(move |word| format!("line {}: {word}", index + 1))
+        })
+        .collect()
+}
+
+#[test]
+fn ecs_words_stay_in_the_agent() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for node_crate in ["shim", "image", "runtime", "logs", "net", "sys", "firewall"] {
+        rust_files(
+            &root.join("crates").join(node_crate).join("src"),
+            &mut files,
+        );
+    }
+    files.sort();
+    assert!(
+        files.contains(&root.join("crates/shim/src/supervisor.rs")),
+        "tidy: the walk did not find the supervisor"
+    );
+    let violations: Vec<String> = files
+        .iter()
+        .flat_map(|path| {
+            let text = fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let relative = path.strip_prefix(&root).unwrap_or(path).to_owned();
+            ecs_words(&text)
+                .into_iter()
+                .map(move |at| format!("  {}: {at}", relative.display()))
+        })
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "tidy: ECS's words outside the agent (report a typed cause and word it in \
+         crates/agent/src/task/stop_reason.rs):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_ecs_words_rule_skips_comments_and_tests() {
+    let text = "/// A `CannotStartContainerError`.\n\
+                let code = \"UserInitiated\";\n\
+                // OutOfMemoryError\n\
+                format!(\"CannotCreateContainerError: {e}\")\n\
+                #[cfg(test)]\n\
+                const V1: &str = \"OutOfMemoryError: ...\";\n";
+    assert_eq!(
+        ecs_words(text),
+        [
+            "line 2: \"UserInitiated\"",
+            "line 4: CannotCreateContainerError"
+        ]
+    );
+    // A type's variant of the same name is no ECS word: only the quoted code is.
+    assert!(ecs_words("StopCause::EssentialContainerExited { container }").is_empty());
 }

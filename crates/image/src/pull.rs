@@ -26,9 +26,10 @@ use crate::unpack::{UnpackError, unpack_layer};
 /// Attempts at one layer when the connection fails mid-download.
 const LAYER_ATTEMPTS: u32 = 3;
 
-/// A failed pull, worded as ECS words it (`CannotPullContainerError: ...`).
+/// A failed pull: `pull image REFERENCE: why`. ECS's error class for it
+/// (`CannotPullContainerError`) is the node agent's to add, where a task fails because of it.
 #[derive(Debug, thiserror::Error)]
-#[error("CannotPullContainerError: pull image {reference}: {failure}")]
+#[error("pull image {reference}: {failure}")]
 pub struct PullError {
     /// The image asked for.
     pub reference: String,

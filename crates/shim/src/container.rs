@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use berth_sys::{Signal, Signaller};
 
 use crate::plan::PlannedContainer;
-use crate::state::{ContainerState, ContainerStatus};
+use crate::state::{ContainerReason, ContainerState, ContainerStatus};
 use crate::worker::Worker;
 
 /// Where a container is in its life.
@@ -201,7 +201,7 @@ impl Container {
 
     /// Pending → it will never start, because of `reason`. Also a container already stopped
     /// that way takes the newer reason (a task whose network failed may fail to mount too).
-    pub(crate) fn refuse(&mut self, reason: String) {
+    pub(crate) fn refuse(&mut self, reason: ContainerReason) {
         match self.take() {
             Lifecycle::Pending | Lifecycle::Stopped => {
                 self.observed.reason = Some(reason);
@@ -263,7 +263,7 @@ impl Container {
 
     /// Held, starting or discarding → stopped, never having run, because of `reason`. Its
     /// thread has ended: nothing to delete.
-    pub(crate) fn start_failed(&mut self, reason: String) {
+    pub(crate) fn start_failed(&mut self, reason: ContainerReason) {
         match self.take() {
             Lifecycle::Held(_) | Lifecycle::Starting(_) | Lifecycle::Discarding => {
                 self.observed.reason = Some(reason);
@@ -289,8 +289,7 @@ impl Container {
                 self.observed.exit_code = Some(code);
                 self.observed.stopped_at_ms = Some(at_ms);
                 if oom {
-                    self.observed.reason =
-                        Some("OutOfMemoryError: Container killed due to memory usage".into());
+                    self.observed.reason = Some(ContainerReason::OutOfMemory);
                 }
                 self.timers.cancel(Timer::Kill);
                 self.enter(Lifecycle::Exited(worker));
@@ -389,7 +388,9 @@ mod tests {
         app.started(100, 1);
         app.exited(1, false, 2);
         app.not_started();
-        app.start_failed("no thread".into());
+        app.start_failed(ContainerReason::StartFailed {
+            error: "no thread".into(),
+        });
         assert!(app.is_pending());
         assert_eq!(
             app.observed(),
@@ -398,7 +399,9 @@ mod tests {
         let (worker, _thread) = Worker::channels(false);
         app.spawned(Some(worker), false);
         // Starting: it is no longer pending, so neither refused nor started twice.
-        app.refuse("too late".into());
+        app.refuse(ContainerReason::DependencyNeverMet {
+            why: "too late".into(),
+        });
         app.spawned(None, false);
         assert!(app.is_starting());
         assert_eq!(app.observed().reason, None);

@@ -17,6 +17,11 @@
 //!
 //! Because berth is not the containers' parent, tasks keep running when berth dies; a new
 //! berth reconnects to the socket (or, if the shim finished meanwhile, reads `state.json`).
+//! The shim may be older or newer than the berth that finds it: plan, state and requests are
+//! versioned, and [`protocol`] says how each side treats the other's version.
+//!
+//! The shim says what happened in its own terms ([`StopCause`], [`ContainerReason`]); how a
+//! user is told (ECS's stop codes and reasons) is the agent's business.
 
 mod container;
 mod deps;
@@ -25,6 +30,7 @@ mod events;
 pub mod handoff;
 pub mod log;
 mod plan;
+pub mod protocol;
 mod sandbox;
 mod state;
 mod supervisor;
@@ -32,10 +38,17 @@ mod worker;
 
 pub use deps::{Readiness, readiness};
 pub use plan::{Condition, Dependency, PlannedContainer, PlannedNetwork, RootfsMount, TaskPlan};
-pub use state::{ContainerState, ContainerStatus, Phase, ShimState, StopCause};
+pub use state::{ContainerReason, ContainerState, ContainerStatus, Phase, ShimState, StopCause};
 pub use supervisor::{run, run_pooled};
 
 use std::path::{Path, PathBuf};
+
+/// The supervisor protocol's version this build speaks, and the newest it reads: what plans
+/// and states carry as `version` ([`protocol`] says when it changes).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The protocol's version of a plan or state without a `version` field.
+pub const FIRST_PROTOCOL_VERSION: u32 = 1;
 
 /// The files a task's supervisor keeps in its directory (the agent puts it on a tmpfs: they
 /// are made and replaced for every task and need not outlive the machine).
@@ -60,7 +73,9 @@ impl ShimFiles {
     }
 }
 
-/// What the agent may send on the socket, one JSON object per line.
+/// What the agent may send on the socket, one JSON value per line (`"stop"`, `"go"`). Not
+/// versioned: these encodings are version 1's and stay so, so that any agent can stop any
+/// supervisor (see [`protocol`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Request {
@@ -84,12 +99,38 @@ pub enum ShimError {
         #[source]
         source: std::io::Error,
     },
+    /// The plan could not be read.
+    #[error("cannot read the task plan: {0}")]
+    PlanUnreadable(std::io::Error),
     /// The plan is not valid JSON for a [`TaskPlan`].
     #[error("invalid task plan: {0}")]
     Plan(#[from] serde_json::Error),
+    /// The plan is of a protocol version newer than this supervisor's.
+    #[error(
+        "the task plan is of protocol version {version}; this supervisor runs versions {} to {}",
+        FIRST_PROTOCOL_VERSION,
+        PROTOCOL_VERSION
+    )]
+    PlanVersion {
+        /// The version it names.
+        version: u32,
+    },
     /// The sandbox namespaces could not be created.
     #[error("cannot create the task's sandbox: {0}")]
     Sandbox(String),
+}
+
+impl ShimError {
+    /// The task's stop cause when this error keeps the supervisor from running it.
+    pub(crate) fn stop_cause(&self) -> StopCause {
+        let error = self.to_string();
+        match self {
+            ShimError::PlanUnreadable(_) | ShimError::Plan(_) | ShimError::PlanVersion { .. } => {
+                StopCause::PlanUnusable { error }
+            }
+            ShimError::Io { .. } | ShimError::Sandbox(_) => StopCause::SetupFailed { error },
+        }
+    }
 }
 
 pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
@@ -97,7 +138,8 @@ pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -
     move |source| ShimError::Io { what, source }
 }
 
-/// `error` and its causes, as one line ("a: b: c"): what a container's reason shows.
+/// `error` and its causes, as one line ("a: b: c"): what a stop cause's or container
+/// reason's `error` holds.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

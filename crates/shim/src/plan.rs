@@ -1,4 +1,6 @@
-//! The task plan: everything the supervisor needs to run a task, decided by the agent.
+//! The task plan: everything the supervisor needs to run a task, decided by the agent. Its
+//! wire form is the protocol's current version; older ones are read by
+//! [`crate::protocol::read_plan`].
 
 use std::path::PathBuf;
 
@@ -9,6 +11,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskPlan {
+    /// The protocol version it is written in ([`crate::PROTOCOL_VERSION`] when the agent
+    /// writes it; version 1 had no such field, hence the default).
+    #[serde(default = "first_version")]
+    pub version: u32,
     /// The task's ID (the last part of its ARN).
     pub task_id: String,
     /// The hostname of the task's sandbox.
@@ -31,6 +37,10 @@ pub struct TaskPlan {
     /// current. A stop meanwhile deletes them unstarted.
     #[serde(default)]
     pub hold: bool,
+}
+
+fn first_version() -> u32 {
+    crate::FIRST_PROTOCOL_VERSION
 }
 
 /// The task's network interface: a veth whose host end joins the node's bridge and whose

@@ -21,8 +21,8 @@ use crate::effects::{Effects, Host};
 use crate::events::Event;
 use crate::plan::{PlannedNetwork, TaskPlan};
 use crate::sandbox::{self, Sandbox};
-use crate::state::{ContainerState, ContainerStatus, Phase, ShimState, StopCause};
-use crate::{Request, ShimError, ShimFiles, error_chain, handoff, io_error};
+use crate::state::{ContainerReason, ContainerState, ContainerStatus, Phase, ShimState, StopCause};
+use crate::{Request, ShimError, ShimFiles, error_chain, handoff, io_error, protocol};
 
 /// How long deleting the containers may take before the supervisor gives up on them.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,11 +88,9 @@ pub fn run_pooled(bridge: Option<&str>) -> Result<(), ShimError> {
     result
 }
 
+/// The task's plan, of any version this supervisor runs (see [`protocol`]).
 fn read_plan(task_dir: &Path) -> Result<TaskPlan, ShimError> {
-    let files = ShimFiles::new(task_dir);
-    Ok(serde_json::from_slice(
-        &std::fs::read(&files.plan).map_err(io_error("cannot read the task plan"))?,
-    )?)
+    protocol::load_plan(&ShimFiles::new(task_dir).plan)
 }
 
 /// Standard input, taken over; /dev/null in its place, because containers inherit it and
@@ -117,6 +115,7 @@ fn record_failure(task_dir: &Path, error: &ShimError) {
     let mut state = read_plan(task_dir)
         .map(|plan| ShimState::new(&plan))
         .unwrap_or_else(|_| ShimState {
+            version: protocol::VERSION,
             shim_pid: std::process::id(),
             phase: Phase::Starting,
             containers: Vec::new(),
@@ -126,10 +125,7 @@ fn record_failure(task_dir: &Path, error: &ShimError) {
         container.status = ContainerStatus::Stopped;
     }
     state.phase = Phase::Stopped;
-    state.stop = Some(StopCause {
-        code: "TaskFailedToStart".into(),
-        reason: format!("ResourceInitializationError: {error}"),
-    });
+    state.stop = Some(error.stop_cause());
     let _ = state.save(&files.state);
 }
 
@@ -254,15 +250,15 @@ impl<E: Effects> Supervisor<E> {
                     Readiness::Wait => {}
                     Readiness::Ready => self.start(index),
                     Readiness::Never(why) => {
-                        let reason = format!(
-                            "CannotStartContainerError: container {}: {why}",
-                            container.plan.name
-                        );
                         let essential = container.plan.essential;
-                        self.containers[index].refuse(reason.clone());
+                        let cause = StopCause::DependencyNeverMet {
+                            container: container.plan.name.clone(),
+                            why: why.clone(),
+                        };
+                        self.containers[index].refuse(ContainerReason::DependencyNeverMet { why });
                         changed = true;
                         if essential {
-                            self.begin_stop("TaskFailedToStart", reason, now);
+                            self.begin_stop(cause, now);
                         }
                     }
                 }
@@ -277,11 +273,7 @@ impl<E: Effects> Supervisor<E> {
             self.phase = Phase::Running;
         }
         if self.phase == Phase::Running && self.containers.iter().all(Container::is_stopped) {
-            self.begin_stop(
-                "EssentialContainerExited",
-                "Essential container in task exited".into(),
-                now,
-            );
+            self.begin_stop(StopCause::AllContainersExited, now);
         }
     }
 
@@ -296,18 +288,22 @@ impl<E: Effects> Supervisor<E> {
                 }
             }
             Event::StartFailed { index, error } => {
-                let reason = format!("CannotStartContainerError: {error}");
-                self.containers[index].start_failed(reason.clone());
-                self.begin_stop("TaskFailedToStart", reason, now);
+                let container = &mut self.containers[index];
+                let cause = StopCause::StartFailed {
+                    container: container.plan.name.clone(),
+                    error: error.clone(),
+                };
+                container.start_failed(ContainerReason::StartFailed { error });
+                self.begin_stop(cause, now);
             }
             Event::Exited { index, code, oom } => {
-                self.containers[index].exited(code, oom, now_ms());
-                if self.containers[index].plan.essential {
-                    self.begin_stop(
-                        "EssentialContainerExited",
-                        "Essential container in task exited".into(),
-                        now,
-                    );
+                let container = &mut self.containers[index];
+                container.exited(code, oom, now_ms());
+                if container.plan.essential {
+                    let cause = StopCause::EssentialContainerExited {
+                        container: container.plan.name.clone(),
+                    };
+                    self.begin_stop(cause, now);
                 }
             }
             Event::NotStarted { index } => self.containers[index].not_started(),
@@ -319,7 +315,7 @@ impl<E: Effects> Supervisor<E> {
             }
             Event::Disconnected => self.disconnected(now),
             Event::Deleted => {}
-            Event::Stop => self.begin_stop("UserInitiated", "Task stopped by user".into(), now),
+            Event::Stop => self.begin_stop(StopCause::StopRequested, now),
             Event::Connected(stream) => self.connect(stream, now),
         }
     }
@@ -351,14 +347,13 @@ impl<E: Effects> Supervisor<E> {
             return;
         };
         if let Err(error) = self.effects.wire_network(network, &self.task_id) {
-            let reason = format!(
-                "ResourceInitializationError: cannot set up the task's network interface: {}",
-                error_chain(&error)
-            );
+            let error = error_chain(&error);
             for container in &mut self.containers {
-                container.refuse(reason.clone());
+                container.refuse(ContainerReason::NetworkNotWired {
+                    error: error.clone(),
+                });
             }
-            self.begin_stop("TaskFailedToStart", reason, now);
+            self.begin_stop(StopCause::NetworkNotWired { error }, now);
         }
     }
 
@@ -374,13 +369,13 @@ impl<E: Effects> Supervisor<E> {
                 target: container.rootfs.target.clone(),
             };
             if let Err(error) = self.effects.mounter().mount_overlay(&overlay) {
-                let reason = format!(
-                    "CannotCreateContainerError: cannot mount the root filesystem of {}: {}",
-                    container.name,
-                    error_chain(&error)
-                );
-                self.containers[index].refuse(reason.clone());
-                self.begin_stop("TaskFailedToStart", reason, now);
+                let error = error_chain(&error);
+                let cause = StopCause::RootFilesystemNotMounted {
+                    container: container.name.clone(),
+                    error: error.clone(),
+                };
+                self.containers[index].refuse(ContainerReason::NotMounted { error });
+                self.begin_stop(cause, now);
             }
         }
     }
@@ -406,14 +401,11 @@ impl<E: Effects> Supervisor<E> {
 
     /// Stops the task: its stop signal to every running container, SIGKILL after each one's
     /// stop timeout; held ones are deleted unstarted and pending ones never start.
-    fn begin_stop(&mut self, code: &str, reason: String, now: Instant) {
+    fn begin_stop(&mut self, cause: StopCause, now: Instant) {
         if self.stop.is_some() {
             return;
         }
-        self.stop = Some(StopCause {
-            code: code.to_owned(),
-            reason,
-        });
+        self.stop = Some(cause);
         self.phase = Phase::Stopping;
         for container in &mut self.containers {
             container.discard();
@@ -490,17 +482,14 @@ impl<E: Effects> Supervisor<E> {
     /// without it they never will, so the task gives up — whichever way the loss shows.
     fn disconnected(&mut self, now: Instant) {
         if self.held {
-            self.begin_stop(
-                "TaskFailedToStart",
-                "ResourceInitializationError: the node agent went away before the task's images were confirmed".into(),
-                now,
-            );
+            self.begin_stop(StopCause::AgentLost, now);
         }
     }
 
     /// The state, as published.
     fn state(&self) -> ShimState {
         ShimState {
+            version: protocol::VERSION,
             shim_pid: self.shim_pid,
             phase: self.phase,
             containers: self.observed(),

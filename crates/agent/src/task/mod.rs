@@ -12,8 +12,10 @@
 //! and reason (`stop_reason`).
 //!
 //! A task an earlier berth process started is adopted: the runner reconnects to its
-//! supervisor, or reads the state it left if it finished meanwhile.
+//! supervisor, or reads the state it left if it finished meanwhile — in whichever protocol
+//! version that supervisor speaks (`observed`); one it cannot read is stopped.
 
+mod observed;
 mod plan;
 mod reports;
 mod stop_reason;
@@ -29,7 +31,7 @@ use berth_model::Timestamp;
 use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
 use berth_model::shapes::ContainerDefinition;
 use berth_runtime::cgroups::{self, TaskLimits};
-use berth_shim::{Phase, Request, ShimFiles, ShimState};
+use berth_shim::{Phase, Request, ShimFiles};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
@@ -40,6 +42,7 @@ use crate::network;
 use crate::pool::SupervisorPool;
 use crate::pulls::{PullError, SharedPulls};
 use crate::{AgentConfig, Assignment};
+use observed::Observed;
 use plan::{PlanError, Planned, Planner};
 use stop_reason::{StopCause, ecs_stop};
 use supervisor_link::{HandOverError, States};
@@ -137,10 +140,17 @@ impl Runner {
                 tracing::info!(task = %id, "adopted a running task");
                 self.follow(&assignment, &id, connection, stop).await;
             }
-            Err(_) => {
-                let state = ShimState::load(&files.state);
-                self.conclude(&assignment, &id, state).await;
-            }
+            Err(_) => match Observed::load(&files.state) {
+                Some(Err(unreadable)) => {
+                    let cause = StopCause::UnreadableSupervisor(unreadable);
+                    self.conclude(&assignment, &id, cause, None).await;
+                }
+                state => {
+                    let state = state.and_then(Result::ok);
+                    let cause = Observed::stop_cause(state.as_ref());
+                    self.conclude(&assignment, &id, cause, state).await;
+                }
+            },
         }
     }
 
@@ -336,9 +346,12 @@ impl Runner {
         let mut states = States::new(read);
         let mut relayed = reports::Relayed::default();
         let mut stop_sent = false;
-        let mut last: Option<ShimState> = None;
+        let mut last: Option<Observed> = None;
+        // Set once the supervisor is found to speak a protocol version this berth cannot
+        // read: it is told to stop (every version understands that) and followed no further.
+        let mut unreadable = None;
         loop {
-            if !stop_sent && *stop.borrow() {
+            if !stop_sent && (*stop.borrow() || unreadable.is_some()) {
                 // A supervisor that is gone cannot be asked; its end shows on the socket.
                 let _ = supervisor_link::send_request(&mut write, &Request::Stop).await;
                 stop_sent = true;
@@ -346,6 +359,16 @@ impl Runner {
             tokio::select! {
                 state = states.next(id) => {
                     let Some(state) = state else { break };
+                    let state = match state {
+                        Ok(state) => state,
+                        Err(error) => {
+                            if unreadable.is_none() {
+                                tracing::warn!(task = %id, %error, "stopping a supervisor this berth cannot follow");
+                            }
+                            unreadable = Some(error);
+                            continue;
+                        }
+                    };
                     tracing::debug!(task = %id, phase = ?state.phase, "supervisor state");
                     if let Some(report) = relayed.changes(&state) {
                         if report.status == Some(TaskStatus::Running) {
@@ -367,11 +390,17 @@ impl Runner {
                 }
             }
         }
+        if let Some(error) = unreadable {
+            let cause = StopCause::UnreadableSupervisor(error);
+            return self.conclude(assignment, id, cause, None).await;
+        }
         // The supervisor saves each state before it sends it: the file is at least as new.
-        let state = ShimState::load(&ShimFiles::new(&self.config.supervisor_dir(id)).state)
+        let state = Observed::load(&ShimFiles::new(&self.config.supervisor_dir(id)).state)
+            .and_then(Result::ok)
             .filter(|s| s.phase == Phase::Stopped)
             .or(last);
-        self.conclude(assignment, id, state).await;
+        let cause = Observed::stop_cause(state.as_ref());
+        self.conclude(assignment, id, cause, state).await;
     }
 
     /// Waits until the firewall's rules for the task are in force (awsvpc tasks): RUNNING
@@ -386,9 +415,16 @@ impl Runner {
         }
     }
 
-    /// Releases the task's resources and reports it STOPPED: as its supervisor recorded when
-    /// it finished, or, when it vanished, with what it left and a reason that says so.
-    async fn conclude(&self, assignment: &Assignment, id: &str, state: Option<ShimState>) {
+    /// Releases the task's resources and reports it STOPPED because of `cause`, with its
+    /// containers as `state` (the supervisor's last) left them: as its supervisor recorded
+    /// when it finished, or, when it vanished, with what it left and a reason that says so.
+    async fn conclude(
+        &self,
+        assignment: &Assignment,
+        id: &str,
+        cause: StopCause,
+        state: Option<Observed>,
+    ) {
         let key = &assignment.key;
         // DEPROVISIONING goes with STOPPED, stamped with when it began: one store write, so
         // the final one does not queue behind another.
@@ -402,14 +438,14 @@ impl Runner {
             teardown::unguard(self.firewall.as_ref(), key)
         );
         tracing::debug!(task = %id, "released");
-        let stopped = ecs_stop(&StopCause::from_state(state.as_ref()));
+        let stopped = ecs_stop(&cause);
         let containers = state
             .map(|s| {
                 s.containers
-                    .iter()
+                    .into_iter()
                     .map(|c| ContainerReport {
                         status: Some(ContainerStatus::Stopped),
-                        ..reports::container_report(c)
+                        ..c
                     })
                     .collect()
             })

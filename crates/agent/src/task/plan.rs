@@ -158,6 +158,7 @@ impl Planner<'_> {
         hold: bool,
     ) -> Result<TaskPlan, PlanError> {
         Ok(TaskPlan {
+            version: berth_shim::protocol::VERSION,
             task_id: id.to_owned(),
             hostname: planned.hostname,
             state_root: self.config.runtime_dir.clone(),

@@ -1,16 +1,16 @@
 //! A task's reports to the control plane: queued in the order the runner makes them, each
 //! stamped with the time the agent observed it, and sent in batches (one store write each) by
-//! [`send_reports`]; the supervisor's states turned into reports of what changed, in the model's
-//! words ([`Relayed`], [`container_report`]).
+//! [`send_reports`]; the supervisor's states turned into reports of what changed ([`Relayed`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_model::Timestamp;
-use berth_model::lifecycle::{ContainerReport, ContainerStatus, TaskReport, TaskStatus};
-use berth_shim::{Phase, ShimState};
+use berth_model::lifecycle::{ContainerReport, TaskReport, TaskStatus};
+use berth_shim::Phase;
 use tokio::sync::mpsc;
 
+use super::observed::Observed;
 use crate::ControlPlane;
 
 /// A task's reports on their way to [`send_reports`], each batch with the task's key.
@@ -47,14 +47,14 @@ pub fn queue(reports: &Queue, key: &str, report: TaskReport) {
 #[derive(Default)]
 pub struct Relayed {
     phase: Option<Phase>,
-    containers: HashMap<String, berth_shim::ContainerState>,
+    containers: HashMap<String, ContainerReport>,
 }
 
 impl Relayed {
     /// What changed since the last relayed state — task status, containers — as a report to
     /// send, now counted as told; `None` when nothing did. A stopped supervisor is reported
     /// STOPPING: the final report says STOPPED once the task's resources are released.
-    pub fn changes(&mut self, state: &ShimState) -> Option<TaskReport> {
+    pub fn changes(&mut self, state: &Observed) -> Option<TaskReport> {
         let mut report = TaskReport::default();
         if self.phase != Some(state.phase) {
             report.status = match state.phase {
@@ -66,7 +66,7 @@ impl Relayed {
         }
         for container in &state.containers {
             if self.containers.get(&container.name) != Some(container) {
-                report.containers.push(container_report(container));
+                report.containers.push(container.clone());
                 self.containers
                     .insert(container.name.clone(), container.clone());
             }
@@ -75,30 +75,16 @@ impl Relayed {
     }
 }
 
-/// A container as the supervisor saw it, as the control plane is told.
-pub fn container_report(container: &berth_shim::ContainerState) -> ContainerReport {
-    ContainerReport {
-        name: container.name.clone(),
-        status: Some(match container.status {
-            berth_shim::ContainerStatus::Pending => ContainerStatus::Pending,
-            berth_shim::ContainerStatus::Running => ContainerStatus::Running,
-            berth_shim::ContainerStatus::Stopped => ContainerStatus::Stopped,
-        }),
-        exit_code: container.exit_code,
-        reason: container.reason.clone(),
-        runtime_id: container.pid.map(|pid| pid.to_string()),
-        ..ContainerReport::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use berth_shim::{ContainerState, ContainerStatus as Observed};
+    use berth_model::lifecycle::ContainerStatus;
+    use berth_shim::{ContainerState, ContainerStatus as Seen, ShimState};
 
     use super::*;
 
-    fn state(phase: Phase, status: Observed, pid: Option<i32>) -> ShimState {
-        ShimState {
+    fn state(phase: Phase, status: Seen, pid: Option<i32>) -> Observed {
+        Observed::from(ShimState {
+            version: berth_shim::protocol::VERSION,
             shim_pid: 1,
             phase,
             containers: vec![ContainerState {
@@ -111,14 +97,14 @@ mod tests {
                 stopped_at_ms: None,
             }],
             stop: None,
-        }
+        })
     }
 
     #[test]
     fn only_what_changed_is_relayed() {
         let mut relayed = Relayed::default();
         let starting = relayed
-            .changes(&state(Phase::Starting, Observed::Pending, None))
+            .changes(&state(Phase::Starting, Seen::Pending, None))
             .unwrap();
         assert_eq!(starting.status, None);
         assert_eq!(
@@ -127,23 +113,23 @@ mod tests {
         );
         // The same state again says nothing.
         assert_eq!(
-            relayed.changes(&state(Phase::Starting, Observed::Pending, None)),
+            relayed.changes(&state(Phase::Starting, Seen::Pending, None)),
             None
         );
         let running = relayed
-            .changes(&state(Phase::Running, Observed::Running, Some(42)))
+            .changes(&state(Phase::Running, Seen::Running, Some(42)))
             .unwrap();
         assert_eq!(running.status, Some(TaskStatus::Running));
         assert_eq!(running.containers[0].runtime_id.as_deref(), Some("42"));
         // A phase change alone carries no containers.
         let stopping = relayed
-            .changes(&state(Phase::Stopping, Observed::Running, Some(42)))
+            .changes(&state(Phase::Stopping, Seen::Running, Some(42)))
             .unwrap();
         assert_eq!(stopping.status, Some(TaskStatus::Stopping));
         assert!(stopping.containers.is_empty());
         // A stopped supervisor is still STOPPING: STOPPED waits for the final report.
         let stopped = relayed
-            .changes(&state(Phase::Stopped, Observed::Stopped, Some(42)))
+            .changes(&state(Phase::Stopped, Seen::Stopped, Some(42)))
             .unwrap();
         assert_eq!(stopped.status, Some(TaskStatus::Stopping));
         assert_eq!(stopped.containers[0].status, Some(ContainerStatus::Stopped));

@@ -1,12 +1,15 @@
-//! ECS's stopCode and stoppedReason for a stopped task, from a typed [`StopCause`]:
-//! [`ecs_stop`] is the one place the agent words a stop as ECS does — the ECS error class
-//! (`CannotPullContainerError`, `CannotCreateContainerError`, `ResourceInitializationError`)
-//! before the cause's own message, which the step that failed wrote. A cause the supervisor
-//! recorded arrives already in ECS's words (`berth-shim` words what it sees) and passes
-//! through unchanged.
+//! ECS's words for why a task or a container stopped: [`ecs_stop`] is the one place the agent
+//! words a task's stop as ECS does (its stopCode and stoppedReason), [`container_reason`] a
+//! container's `reason` — the ECS error class (`CannotPullContainerError`,
+//! `CannotCreateContainerError`, `CannotStartContainerError`, `ResourceInitializationError`,
+//! `OutOfMemoryError`) before the cause's own message, which the step that failed wrote. The
+//! supervisor reports typed causes (`berth_shim::StopCause`, `berth_shim::ContainerReason`)
+//! and they are worded here; only a version-1 supervisor (from a berth before the protocol was
+//! versioned) recorded its stop already worded, and that passes through as it wrote it.
 
 use berth_model::shapes::TaskStopCode;
-use berth_shim::{Phase, ShimState};
+use berth_shim::ContainerReason;
+use berth_shim::protocol::StateError;
 
 use super::PrepareError;
 use super::plan::PlanError;
@@ -17,29 +20,25 @@ pub enum StopCause {
     /// It could not be prepared or handed to a supervisor (or a stop came first).
     FailedToStart(PrepareError),
     /// Its supervisor ran it to the end and recorded why it stopped.
-    Recorded(berth_shim::StopCause),
+    Recorded(Recorded),
     /// Its supervisor is gone without having finished the task: its containers were killed
     /// with it.
     SupervisorEnded,
     /// Its supervisor left no state at all: berth stopped after handing the task over and
     /// before the supervisor wrote anything.
     AgentStoppedWhileStarting,
+    /// Its supervisor speaks a protocol version this berth cannot read (a newer one, under a
+    /// downgraded berth): it was asked to stop, or had already.
+    UnreadableSupervisor(StateError),
 }
 
-impl StopCause {
-    /// Why a task whose supervisor is done stopped, from the last state it left (`None`: it
-    /// left none).
-    pub fn from_state(state: Option<&ShimState>) -> Self {
-        match state {
-            Some(ShimState {
-                phase: Phase::Stopped,
-                stop: Some(cause),
-                ..
-            }) => Self::Recorded(cause.clone()),
-            Some(_) => Self::SupervisorEnded,
-            None => Self::AgentStoppedWhileStarting,
-        }
-    }
+/// What a supervisor recorded of why its task stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// In its own terms (protocol version 2 on), for [`ecs_stop`] to word.
+    Cause(berth_shim::StopCause),
+    /// Already in ECS's words, as version-1 supervisors wrote it: passed on as it is.
+    Worded(EcsStop),
 }
 
 /// A stop in ECS's words.
@@ -53,10 +52,6 @@ pub struct EcsStop {
 
 /// `cause` as ECS says it: its stop code and stopped reason.
 pub fn ecs_stop(cause: &StopCause) -> EcsStop {
-    let failed_to_start = |reason: String| EcsStop {
-        code: TaskStopCode::TaskFailedToStart.as_str().to_owned(),
-        reason,
-    };
     match cause {
         StopCause::FailedToStart(error) => failed_to_start(match error {
             PrepareError::Pull(pull) => format!("CannotPullContainerError: {pull}"),
@@ -72,10 +67,8 @@ pub fn ecs_stop(cause: &StopCause) -> EcsStop {
             | PrepareError::HandOver(_) => format!("ResourceInitializationError: {error}"),
             PrepareError::Stopped => "Task stopped before all its containers started".to_owned(),
         }),
-        StopCause::Recorded(recorded) => EcsStop {
-            code: recorded.code.clone(),
-            reason: recorded.reason.clone(),
-        },
+        StopCause::Recorded(Recorded::Cause(cause)) => recorded(cause),
+        StopCause::Recorded(Recorded::Worded(words)) => words.clone(),
         StopCause::SupervisorEnded => failed_to_start(
             "Task stopped: its supervisor process ended unexpectedly; its containers were killed"
                 .to_owned(),
@@ -83,7 +76,76 @@ pub fn ecs_stop(cause: &StopCause) -> EcsStop {
         StopCause::AgentStoppedWhileStarting => failed_to_start(
             "ResourceInitializationError: berth stopped while the task was starting".to_owned(),
         ),
+        StopCause::UnreadableSupervisor(error) => failed_to_start(format!(
+            "ResourceInitializationError: cannot follow the task: {error}"
+        )),
     }
+}
+
+/// Container `container`'s `reason`, as ECS words `reason`.
+pub fn container_reason(container: &str, reason: &ContainerReason) -> String {
+    match reason {
+        ContainerReason::OutOfMemory => {
+            "OutOfMemoryError: Container killed due to memory usage".to_owned()
+        }
+        ContainerReason::StartFailed { error } => cannot_start(error),
+        ContainerReason::NotMounted { error } => not_mounted(container, error),
+        ContainerReason::DependencyNeverMet { why } => never_met(container, why),
+        ContainerReason::NetworkNotWired { error } => network_not_wired(error),
+    }
+}
+
+/// What a supervisor recorded, in ECS's words. A cause that a container's failure made says
+/// what that container's reason says.
+fn recorded(cause: &berth_shim::StopCause) -> EcsStop {
+    use berth_shim::StopCause as Cause;
+    match cause {
+        Cause::EssentialContainerExited { .. } | Cause::AllContainersExited => EcsStop {
+            code: TaskStopCode::EssentialContainerExited.as_str().to_owned(),
+            reason: "Essential container in task exited".to_owned(),
+        },
+        Cause::StopRequested => EcsStop {
+            code: TaskStopCode::UserInitiated.as_str().to_owned(),
+            reason: "Task stopped by user".to_owned(),
+        },
+        Cause::AgentLost => failed_to_start(
+            "ResourceInitializationError: the node agent went away before the task's images \
+             were confirmed"
+                .to_owned(),
+        ),
+        Cause::DependencyNeverMet { container, why } => failed_to_start(never_met(container, why)),
+        Cause::StartFailed { error, .. } => failed_to_start(cannot_start(error)),
+        Cause::RootFilesystemNotMounted { container, error } => {
+            failed_to_start(not_mounted(container, error))
+        }
+        Cause::NetworkNotWired { error } => failed_to_start(network_not_wired(error)),
+        Cause::PlanUnusable { error } | Cause::SetupFailed { error } => {
+            failed_to_start(format!("ResourceInitializationError: {error}"))
+        }
+    }
+}
+
+fn failed_to_start(reason: String) -> EcsStop {
+    EcsStop {
+        code: TaskStopCode::TaskFailedToStart.as_str().to_owned(),
+        reason,
+    }
+}
+
+fn cannot_start(error: &str) -> String {
+    format!("CannotStartContainerError: {error}")
+}
+
+fn never_met(container: &str, why: &str) -> String {
+    format!("CannotStartContainerError: container {container}: {why}")
+}
+
+fn not_mounted(container: &str, error: &str) -> String {
+    format!("CannotCreateContainerError: cannot mount the root filesystem of {container}: {error}")
+}
+
+fn network_not_wired(error: &str) -> String {
+    format!("ResourceInitializationError: cannot set up the task's network interface: {error}")
 }
 
 #[cfg(test)]
@@ -132,7 +194,8 @@ mod tests {
             (failed(PrepareError::HandOver(HandOverError::SocketPathTooLong(long))), "TaskFailedToStart", "ResourceInitializationError: failed to start the task's supervisor: the socket path /very/long/shim.sock is too long for a Unix socket: use a shorter data directory"),
             (failed(PrepareError::HandOver(HandOverError::Spawn(io("no such file")))), "TaskFailedToStart", "ResourceInitializationError: failed to start the task's supervisor: no such file"),
             (failed(PrepareError::Stopped), "TaskFailedToStart", "Task stopped before all its containers started"),
-            (StopCause::Recorded(berth_shim::StopCause { code: "UserInitiated".into(), reason: "Task stopped by user".into() }), "UserInitiated", "Task stopped by user"),
+            (StopCause::Recorded(Recorded::Worded(EcsStop { code: "UserInitiated".into(), reason: "Task stopped by user".into() })), "UserInitiated", "Task stopped by user"),
+            (StopCause::UnreadableSupervisor(StateError::Unsupported { version: 3 }), "TaskFailedToStart", "ResourceInitializationError: cannot follow the task: its supervisor speaks protocol version 3; this berth reads versions 1 to 2"),
             (StopCause::SupervisorEnded, "TaskFailedToStart", "Task stopped: its supervisor process ended unexpectedly; its containers were killed"),
             (StopCause::AgentStoppedWhileStarting, "TaskFailedToStart", "ResourceInitializationError: berth stopped while the task was starting"),
         ];
@@ -146,34 +209,64 @@ mod tests {
         }
     }
 
+    /// Every cause a supervisor records, in the words berth has always reported (end-to-end
+    /// tests and users' scripts match on them).
     #[test]
-    fn the_cause_of_a_finished_supervisor_is_what_it_recorded() {
-        let recorded = berth_shim::StopCause {
-            code: "EssentialContainerExited".into(),
-            reason: "Essential container in task exited".into(),
-        };
-        let state = |phase, stop: Option<berth_shim::StopCause>| ShimState {
-            shim_pid: 1,
-            phase,
-            containers: Vec::new(),
-            stop,
-        };
-        assert!(matches!(
-            StopCause::from_state(Some(&state(Phase::Stopped, Some(recorded.clone())))),
-            StopCause::Recorded(cause) if cause == recorded
-        ));
-        // Stopping, but gone before it finished: its word no longer holds.
-        assert!(matches!(
-            StopCause::from_state(Some(&state(Phase::Stopping, Some(recorded)))),
-            StopCause::SupervisorEnded
-        ));
-        assert!(matches!(
-            StopCause::from_state(Some(&state(Phase::Stopped, None))),
-            StopCause::SupervisorEnded
-        ));
-        assert!(matches!(
-            StopCause::from_state(None),
-            StopCause::AgentStoppedWhileStarting
-        ));
+    fn what_a_supervisor_recorded_in_ecs_words() {
+        use berth_shim::StopCause as Cause;
+        let recorded = |cause| StopCause::Recorded(Recorded::Cause(cause));
+        let app = || "app".to_owned();
+        #[rustfmt::skip]
+        let table: Vec<(Cause, &str, &str)> = vec![
+            (Cause::EssentialContainerExited { container: app() }, "EssentialContainerExited", "Essential container in task exited"),
+            (Cause::AllContainersExited, "EssentialContainerExited", "Essential container in task exited"),
+            (Cause::StopRequested, "UserInitiated", "Task stopped by user"),
+            (Cause::AgentLost, "TaskFailedToStart", "ResourceInitializationError: the node agent went away before the task's images were confirmed"),
+            (Cause::DependencyNeverMet { container: app(), why: "it depends on container ghost, which the task does not have".into() }, "TaskFailedToStart", "CannotStartContainerError: container app: it depends on container ghost, which the task does not have"),
+            (Cause::StartFailed { container: app(), error: "exec: no such file".into() }, "TaskFailedToStart", "CannotStartContainerError: exec: no such file"),
+            (Cause::RootFilesystemNotMounted { container: app(), error: "cannot mount an overlay on /r: busy".into() }, "TaskFailedToStart", "CannotCreateContainerError: cannot mount the root filesystem of app: cannot mount an overlay on /r: busy"),
+            (Cause::NetworkNotWired { error: "no bridge".into() }, "TaskFailedToStart", "ResourceInitializationError: cannot set up the task's network interface: no bridge"),
+            (Cause::PlanUnusable { error: "invalid task plan: eof".into() }, "TaskFailedToStart", "ResourceInitializationError: invalid task plan: eof"),
+            (Cause::SetupFailed { error: "cannot create the task's sandbox: unshare: EPERM".into() }, "TaskFailedToStart", "ResourceInitializationError: cannot create the task's sandbox: unshare: EPERM"),
+        ];
+        for (cause, code, reason) in table {
+            let words = ecs_stop(&recorded(cause.clone()));
+            assert_eq!(
+                (words.code.as_str(), words.reason.as_str()),
+                (code, reason),
+                "{cause:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn container_reasons_in_ecs_words_and_as_their_tasks_reason() {
+        #[rustfmt::skip]
+        let table: Vec<(ContainerReason, &str)> = vec![
+            (ContainerReason::OutOfMemory, "OutOfMemoryError: Container killed due to memory usage"),
+            (ContainerReason::StartFailed { error: "exec: no such file".into() }, "CannotStartContainerError: exec: no such file"),
+            (ContainerReason::NotMounted { error: "busy".into() }, "CannotCreateContainerError: cannot mount the root filesystem of app: busy"),
+            (ContainerReason::DependencyNeverMet { why: "it never started".into() }, "CannotStartContainerError: container app: it never started"),
+            (ContainerReason::NetworkNotWired { error: "no bridge".into() }, "ResourceInitializationError: cannot set up the task's network interface: no bridge"),
+        ];
+        for (reason, words) in table {
+            assert_eq!(container_reason("app", &reason), words, "{reason:?}");
+        }
+        // A container's failure that fails its task is said the same way on both.
+        let task = ecs_stop(&StopCause::Recorded(Recorded::Cause(
+            berth_shim::StopCause::DependencyNeverMet {
+                container: "app".into(),
+                why: "it never started".into(),
+            },
+        )));
+        assert_eq!(
+            task.reason,
+            container_reason(
+                "app",
+                &ContainerReason::DependencyNeverMet {
+                    why: "it never started".into()
+                }
+            )
+        );
     }
 }

@@ -1,17 +1,20 @@
 //! The supervisor protocol from the agent's side (`berth-shim` is the other): handing a task
 //! over — its plan written, its socket bound, and both given to a warm supervisor from the pool
 //! or to a new `berth shim` as its standard input — then requests (`Go`, `Stop`) sent as JSON
-//! lines and the supervisor's states read back as JSON lines on that socket.
+//! lines and the supervisor's states read back as JSON lines on that socket, of whichever
+//! protocol version the supervisor speaks (`berth_shim::protocol`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_shim::{Phase, Request, ShimFiles, ShimState, TaskPlan};
+use berth_shim::protocol::StateError;
+use berth_shim::{Phase, Request, ShimFiles, TaskPlan};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
+use super::observed::Observed;
 use crate::AgentConfig;
 use crate::pool::SupervisorPool;
 
@@ -122,7 +125,8 @@ pub async fn abort(id: &str, connection: UnixStream) {
     let mut states = States::new(read);
     let finished = tokio::time::timeout(ABORT_WAIT, async {
         while let Some(state) = states.next(id).await {
-            if state.phase == Phase::Stopped {
+            // Our own supervisor: of our version.
+            if state.is_ok_and(|state| state.phase == Phase::Stopped) {
                 return;
             }
         }
@@ -146,16 +150,17 @@ impl States {
         }
     }
 
-    /// The next state; `None` once the supervisor has closed the socket (or it failed).
-    /// A line that is no state is skipped. Cancel-safe: a line half read stays buffered.
-    pub async fn next(&mut self, id: &str) -> Option<ShimState> {
+    /// The next state, or the version it is in when this berth cannot read that; `None`
+    /// once the supervisor has closed the socket (or it failed). A line that is no state is
+    /// skipped. Cancel-safe: a line half read stays buffered.
+    pub async fn next(&mut self, id: &str) -> Option<Result<Observed, StateError>> {
         loop {
             let line = self.lines.next_line().await.ok()??;
-            match serde_json::from_str::<ShimState>(&line) {
-                Ok(state) => return Some(state),
-                Err(_) => {
-                    tracing::warn!(task = %id, "unreadable state from the task's supervisor");
+            match Observed::read(line.as_bytes()) {
+                Err(StateError::Malformed(error)) => {
+                    tracing::warn!(task = %id, %error, "unreadable state from the task's supervisor");
                 }
+                read => return Some(read),
             }
         }
     }

@@ -59,6 +59,7 @@ const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn plan(containers: Vec<PlannedContainer>) -> TaskPlan {
     TaskPlan {
+        version: protocol::VERSION,
         task_id: "t1".into(),
         hostname: "ip-10-0-0-2".into(),
         state_root: "/run/containers".into(),
@@ -168,20 +169,16 @@ impl Task {
         self.container(name).status
     }
 
-    fn reason(&self, name: &str) -> Option<&str> {
-        self.container(name).reason.as_deref()
+    fn reason(&self, name: &str) -> Option<&ContainerReason> {
+        self.container(name).reason.as_ref()
     }
 
     fn phase(&self) -> Phase {
         self.supervisor.phase
     }
 
-    /// The stop cause, as (code, reason).
-    fn stop(&self) -> Option<(&str, &str)> {
-        self.supervisor
-            .stop
-            .as_ref()
-            .map(|s| (s.code.as_str(), s.reason.as_str()))
+    fn stop(&self) -> Option<&StopCause> {
+        self.supervisor.stop.as_ref()
     }
 
     /// Every signal sent so far, as (pid, signal).
@@ -282,20 +279,19 @@ fn depends_on_holds_a_container_back_until_its_condition_is_met() {
                 assert_eq!(task.stop(), None, "{case}");
             }
             B::Never(why) => {
-                let reason = format!("CannotStartContainerError: container b: {why}");
+                let cause = StopCause::DependencyNeverMet {
+                    container: "b".into(),
+                    why: why.into(),
+                };
                 assert_eq!(task.starts(), ["a"], "{case}");
                 assert_eq!(task.status("b"), ContainerStatus::Stopped, "{case}");
-                assert_eq!(task.reason("b"), Some(reason.as_str()), "{case}");
                 assert_eq!(
-                    task.stop(),
-                    Some(("TaskFailedToStart", reason.as_str())),
+                    task.reason("b"),
+                    Some(&ContainerReason::DependencyNeverMet { why: why.into() }),
                     "{case}"
                 );
-                assert_eq!(
-                    task.saved().stop.unwrap().reason,
-                    reason,
-                    "{case}: published"
-                );
+                assert_eq!(task.stop(), Some(&cause), "{case}");
+                assert_eq!(task.saved().stop, Some(cause), "{case}: published");
             }
         }
     }
@@ -315,15 +311,22 @@ fn a_container_that_can_never_start_dooms_those_waiting_for_it() {
     assert_eq!(task.starts(), ["app"]);
     assert_eq!(
         task.reason("helper"),
-        Some(
-            "CannotStartContainerError: container helper: it depends on container ghost, \
-             which the task does not have"
-        )
+        Some(&ContainerReason::DependencyNeverMet {
+            why: "it depends on container ghost, which the task does not have".into()
+        })
     );
-    let doomed = "CannotStartContainerError: container late: dependency condition START on \
-                  container helper was not met: it never started";
-    assert_eq!(task.reason("late"), Some(doomed));
-    assert_eq!(task.stop(), Some(("TaskFailedToStart", doomed)));
+    let doomed = "dependency condition START on container helper was not met: it never started";
+    assert_eq!(
+        task.reason("late"),
+        Some(&ContainerReason::DependencyNeverMet { why: doomed.into() })
+    );
+    assert_eq!(
+        task.stop(),
+        Some(&StopCause::DependencyNeverMet {
+            container: "late".into(),
+            why: doomed.into()
+        })
+    );
     assert_eq!(task.status("app"), ContainerStatus::Pending);
     // Its thread was creating it: it runs, and is stopped at once.
     task.started("app", 100);
@@ -351,10 +354,9 @@ fn an_essential_exit_stops_the_others_and_kills_each_after_its_own_stop_timeout(
     task.exited("app", 0);
     assert_eq!(
         task.stop(),
-        Some((
-            "EssentialContainerExited",
-            "Essential container in task exited"
-        ))
+        Some(&StopCause::EssentialContainerExited {
+            container: "app".into()
+        })
     );
     assert_eq!(task.phase(), Phase::Stopping);
     // Each its own stop signal: proxy's image asks for SIGINT.
@@ -424,14 +426,16 @@ fn what_stops_a_task_and_how_it_is_reported() {
         /// Whether `app` has started when it happens (else its thread is starting it).
         app_started: bool,
         event: fn() -> Event,
-        code: &'static str,
-        reason: &'static str,
-        app_reason: Option<&'static str>,
+        cause: StopCause,
+        app_reason: Option<ContainerReason>,
         /// `app`'s status right after.
         app_status: ContainerStatus,
         /// Signals sent: the sidecar's, and app's if it runs.
         signals: &'static [(i32, Signal)],
     }
+    let app_exited = StopCause::EssentialContainerExited {
+        container: "app".into(),
+    };
     let cases = [
         Case {
             what: "a start failure",
@@ -440,9 +444,13 @@ fn what_stops_a_task_and_how_it_is_reported() {
                 index: 0,
                 error: "exec: no such file".into(),
             },
-            code: "TaskFailedToStart",
-            reason: "CannotStartContainerError: exec: no such file",
-            app_reason: Some("CannotStartContainerError: exec: no such file"),
+            cause: StopCause::StartFailed {
+                container: "app".into(),
+                error: "exec: no such file".into(),
+            },
+            app_reason: Some(ContainerReason::StartFailed {
+                error: "exec: no such file".into(),
+            }),
             app_status: ContainerStatus::Stopped,
             signals: &[(201, Signal::TERM)],
         },
@@ -450,8 +458,7 @@ fn what_stops_a_task_and_how_it_is_reported() {
             what: "a stop request",
             app_started: true,
             event: || Event::Stop,
-            code: "UserInitiated",
-            reason: "Task stopped by user",
+            cause: StopCause::StopRequested,
             app_reason: None,
             app_status: ContainerStatus::Running,
             signals: &[(100, Signal::TERM), (201, Signal::TERM)],
@@ -464,8 +471,7 @@ fn what_stops_a_task_and_how_it_is_reported() {
                 code: 2,
                 oom: false,
             },
-            code: "EssentialContainerExited",
-            reason: "Essential container in task exited",
+            cause: app_exited.clone(),
             app_reason: None,
             app_status: ContainerStatus::Stopped,
             signals: &[(201, Signal::TERM)],
@@ -478,9 +484,8 @@ fn what_stops_a_task_and_how_it_is_reported() {
                 code: 137,
                 oom: true,
             },
-            code: "EssentialContainerExited",
-            reason: "Essential container in task exited",
-            app_reason: Some("OutOfMemoryError: Container killed due to memory usage"),
+            cause: app_exited,
+            app_reason: Some(ContainerReason::OutOfMemory),
             app_status: ContainerStatus::Stopped,
             signals: &[(201, Signal::TERM)],
         },
@@ -493,21 +498,30 @@ fn what_stops_a_task_and_how_it_is_reported() {
             task.started("app", 100);
         }
         task.event((case.event)());
-        assert_eq!(task.stop(), Some((case.code, case.reason)), "{what}");
-        assert_eq!(task.reason("app"), case.app_reason, "{what}");
+        assert_eq!(task.stop(), Some(&case.cause), "{what}");
+        assert_eq!(task.reason("app"), case.app_reason.as_ref(), "{what}");
         assert_eq!(task.status("app"), case.app_status, "{what}");
         assert_eq!(task.signals(), case.signals, "{what}");
         let saved = task.saved();
         assert_eq!(saved.phase, Phase::Stopping, "{what}");
-        assert_eq!(
-            saved.containers[0].reason.as_deref(),
-            case.app_reason,
-            "{what}"
-        );
+        assert_eq!(saved.containers[0].reason, case.app_reason, "{what}");
+        assert_eq!(saved.stop.as_ref(), Some(&case.cause), "{what}");
         // A second cause does not replace the first.
         task.event(Event::Stop);
-        assert_eq!(task.stop(), Some((case.code, case.reason)), "{what}");
+        assert_eq!(task.stop(), Some(&case.cause), "{what}");
     }
+}
+
+#[test]
+fn a_task_whose_containers_all_exit_none_essential_stops() {
+    let mut task = Task::new(plan(vec![non_essential("a"), non_essential("b")]));
+    task.started("a", 100);
+    task.started("b", 101);
+    task.exited("a", 0);
+    assert_eq!(task.stop(), None);
+    task.exited("b", 0);
+    assert_eq!(task.stop(), Some(&StopCause::AllContainersExited));
+    assert!(task.done());
 }
 
 #[test]
@@ -569,38 +583,25 @@ fn held_containers_are_created_and_start_on_go() {
 
 #[test]
 fn held_containers_are_deleted_unstarted_when_the_task_stops_first() {
-    let gone = "ResourceInitializationError: the node agent went away before the task's \
-                images were confirmed";
-    /// What happens, the event that says so, and the stop code and reason.
-    type Case = (&'static str, fn() -> Event, &'static str, &'static str);
+    /// What happens, the event that says so, and the stop cause.
+    type Case = (&'static str, fn() -> Event, StopCause);
     let cases: [Case; 3] = [
-        (
-            "a stop",
-            || Event::Stop,
-            "UserInitiated",
-            "Task stopped by user",
-        ),
-        (
-            "a disconnect",
-            || Event::Disconnected,
-            "TaskFailedToStart",
-            gone,
-        ),
+        ("a stop", || Event::Stop, StopCause::StopRequested),
+        ("a disconnect", || Event::Disconnected, StopCause::AgentLost),
         (
             "a client that cannot be greeted",
             || Event::Connected(gone_client()),
-            "TaskFailedToStart",
-            gone,
+            StopCause::AgentLost,
         ),
     ];
-    for (what, event, code, reason) in cases {
+    for (what, event, cause) in cases {
         let mut task = Task::new(held(vec![
             container("app"),
             non_essential("sidecar"),
             depending("worker", "app", Condition::Start),
         ]));
         task.event(event());
-        assert_eq!(task.stop(), Some((code, reason)), "{what}");
+        assert_eq!(task.stop(), Some(&cause), "{what}");
         for name in ["app", "sidecar"] {
             assert_eq!(task.orders(name), [Order::Go(false)], "{what}: {name}");
         }
@@ -658,7 +659,7 @@ fn a_held_task_hears_its_agent_and_stops_when_the_agent_goes() {
         .expect("the reader thread reports the disconnect");
     assert!(matches!(event, Event::Disconnected));
     task.event(event);
-    assert_eq!(task.stop().map(|s| s.0), Some("TaskFailedToStart"));
+    assert_eq!(task.stop(), Some(&StopCause::AgentLost));
     assert_eq!(task.orders("app"), [Order::Go(false)]);
 }
 
@@ -699,22 +700,33 @@ fn the_network_and_root_filesystems_come_first_and_their_failures_fail_the_task(
     assert_eq!(task.stop(), None);
     task.started("a", 100);
 
+    let wiring = "cannot create the task's sandbox: recorded failure";
+    let mounting = "cannot mount an overlay on /rootfs/a: recorded failure";
     let cases = [
         (
             "the network",
             RecordingEffects::failing_network(),
-            "ResourceInitializationError: cannot set up the task's network interface: \
-             cannot create the task's sandbox: recorded failure",
+            StopCause::NetworkNotWired {
+                error: wiring.into(),
+            },
+            ContainerReason::NetworkNotWired {
+                error: wiring.into(),
+            },
         ),
         (
             "a mount",
             RecordingEffects::failing_mounts(),
-            // The first failure is the task's reason.
-            "CannotCreateContainerError: cannot mount the root filesystem of a: cannot mount \
-             an overlay on /rootfs/a: recorded failure",
+            // The first failure is the task's cause.
+            StopCause::RootFilesystemNotMounted {
+                container: "a".into(),
+                error: mounting.into(),
+            },
+            ContainerReason::NotMounted {
+                error: mounting.into(),
+            },
         ),
     ];
-    for (what, effects, reason) in cases {
+    for (what, effects, cause, reason) in cases {
         let task = Task::with(
             TaskPlan {
                 network: Some(network()),
@@ -722,12 +734,12 @@ fn the_network_and_root_filesystems_come_first_and_their_failures_fail_the_task(
             },
             effects,
         );
-        assert_eq!(task.stop(), Some(("TaskFailedToStart", reason)), "{what}");
+        assert_eq!(task.stop(), Some(&cause), "{what}");
         assert_eq!(task.starts(), Vec::<String>::new(), "{what}");
         assert_eq!(task.status("a"), ContainerStatus::Stopped, "{what}");
-        assert_eq!(task.reason("a"), Some(reason), "{what}");
+        assert_eq!(task.reason("a"), Some(&reason), "{what}");
         assert!(task.done(), "{what}: nothing to wait for");
-        assert_eq!(task.saved().stop.unwrap().reason, reason, "{what}");
+        assert_eq!(task.saved().stop, Some(cause), "{what}");
     }
 }
 
@@ -741,9 +753,20 @@ fn a_container_thread_that_cannot_be_spawned_fails_the_start() {
     // Settled as any thread's failure is: through the queue.
     assert_eq!(task.stop(), None);
     task.deliver_queued();
-    let reason = "CannotStartContainerError: cannot start a thread: recorded failure";
-    assert_eq!(task.stop(), Some(("TaskFailedToStart", reason)));
-    assert_eq!(task.reason("app"), Some(reason));
+    let error = "cannot start a thread: recorded failure";
+    assert_eq!(
+        task.stop(),
+        Some(&StopCause::StartFailed {
+            container: "app".into(),
+            error: error.into()
+        })
+    );
+    assert_eq!(
+        task.reason("app"),
+        Some(&ContainerReason::StartFailed {
+            error: error.into()
+        })
+    );
     assert!(task.done());
 }
 
@@ -800,16 +823,26 @@ fn network() -> PlannedNetwork {
 #[test]
 fn a_task_that_cannot_begin_leaves_a_stopped_state_saying_why() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("plan.json"), b"{not a plan").unwrap();
+    let files = ShimFiles::new(dir.path());
+    std::fs::write(&files.plan, b"{not a plan").unwrap();
     assert!(run(dir.path()).is_err());
-    let state = ShimState::load(&ShimFiles::new(dir.path()).state).unwrap();
+    let state = ShimState::load(&files.state).unwrap();
     assert_eq!(state.phase, Phase::Stopped);
-    let stop = state.stop.unwrap();
-    assert_eq!(stop.code, "TaskFailedToStart");
-    assert!(
-        stop.reason
-            .starts_with("ResourceInitializationError: invalid task plan"),
-        "{}",
-        stop.reason
+    let Some(StopCause::PlanUnusable { error }) = state.stop else {
+        panic!("{:?}", state.stop)
+    };
+    assert!(error.starts_with("invalid task plan"), "{error}");
+
+    // A plan of a newer version is not run, and the state says which version it was.
+    std::fs::write(&files.plan, br#"{"version": 3, "taskId": "t1"}"#).unwrap();
+    assert!(run(dir.path()).is_err());
+    let state = ShimState::load(&files.state).unwrap();
+    assert_eq!(state.phase, Phase::Stopped);
+    assert_eq!(
+        state.stop,
+        Some(StopCause::PlanUnusable {
+            error: "the task plan is of protocol version 3; this supervisor runs versions 1 to 2"
+                .into()
+        })
     );
 }
