@@ -12,6 +12,7 @@ use berth_image::registry::RegistryConfig;
 
 use crate::client::{self, Endpoint};
 use crate::data_dir;
+use crate::output::Format;
 
 /// berth: a self-hosted serverless container engine that speaks the Amazon ECS API.
 #[derive(Debug, Parser)]
@@ -23,17 +24,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the all-in-one server: the ECS API, the embedded state store and (soon) a worker.
+    /// Run the all-in-one server: the ECS and EC2 APIs, the embedded state store, and the node
+    /// agent that runs tasks on this machine, until SIGINT or SIGTERM (tasks keep running).
     Up(UpFlags),
-    /// Ask a running berth whether it answers, and how many clusters it has.
+    /// Ask a running berth whether it answers: its clusters and the tasks meant to run.
     Status(ClientFlags),
     /// Manage the container images stored on the node.
     #[command(subcommand)]
     Image(ImageCommand),
     /// Run IMAGE as a Fargate task, as `docker run` does: registers an ad-hoc task definition,
-    /// runs it, streams its output and exits with its exit code.
+    /// runs it, streams its output and exits with its exit code. Ctrl-C (or SIGTERM) stops
+    /// the task; a second one leaves it and returns.
     Run(RunFlags),
-    /// List tasks.
+    /// List the tasks of a cluster that are meant to run (with --all, stopped ones too),
+    /// newest first.
     Ps {
         /// Stopped tasks too.
         #[arg(short, long)]
@@ -42,11 +46,13 @@ pub enum Command {
         #[arg(long)]
         cluster: Option<String>,
         #[command(flatten)]
+        listing: ListingFlags,
+        #[command(flatten)]
         client: ClientFlags,
     },
     /// Stop a task.
     Stop {
-        /// Task id or ARN.
+        /// Task id, a unique prefix of one, or ARN.
         task: String,
         /// The cluster [default: default].
         #[arg(long)]
@@ -54,9 +60,9 @@ pub enum Command {
         #[command(flatten)]
         client: ClientFlags,
     },
-    /// Print a task's container output.
+    /// Print a task's container output; a task that never started says why, and fails.
     Logs {
-        /// Task id or ARN.
+        /// Task id, a unique prefix of one, or ARN.
         task: String,
         /// The container (needed when the task has several).
         #[arg(long)]
@@ -90,7 +96,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunFlags {
-    /// Deregister and delete the ad-hoc task definition afterwards.
+    /// Leave nothing behind: the ad-hoc task definition is deleted, and the task is hidden
+    /// from `berth ps --all` once it stops.
     #[arg(long)]
     pub rm: bool,
     /// Print the task's ARN and return at once.
@@ -138,6 +145,8 @@ pub enum ImageCommand {
     },
     /// List stored images.
     Ls {
+        #[command(flatten)]
+        listing: ListingFlags,
         #[command(flatten)]
         client: ClientFlags,
     },
@@ -338,6 +347,17 @@ fn registry_config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")))?;
     Some(docker_dir.join("config.json")).filter(|p| p.exists())
+}
+
+/// How a listing command prints.
+#[derive(Debug, Args)]
+pub struct ListingFlags {
+    /// How to print.
+    #[arg(short, long, value_enum, default_value_t = Format::Table, value_name = "FORMAT")]
+    pub output: Format,
+    /// Only identifiers, one a line (tasks' whole ids, images' references).
+    #[arg(short, long, conflicts_with = "output")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
+use crate::output::{outln, plural};
+
 /// Where `berth up` listens unless told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4580";
 
@@ -192,20 +194,90 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// `berth status`.
+/// Every page of a paginated ECS list operation: the strings under `field`.
+pub async fn list_all(
+    endpoint: &Endpoint,
+    operation: &str,
+    request: serde_json::Value,
+    field: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = request.clone();
+        if let Some(token) = &token {
+            body["nextToken"] = token.clone().into();
+        }
+        let page = call_ecs(endpoint, operation, body).await?;
+        items.extend(
+            page[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| item.as_str().map(str::to_owned)),
+        );
+        token = page["nextToken"].as_str().map(str::to_owned);
+        if token.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// `berth status`: whether the server answers, its clusters and the tasks meant to run in
+/// them (counted here: ECS's `runningTasksCount` is not kept by berth), and this client's
+/// version. The server says nothing through its API of its own version, data directory or
+/// firewall backend, so neither does this.
 pub fn status(endpoint: &anyhow::Result<Endpoint>) -> anyhow::Result<()> {
     let endpoint = endpoint.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let answer = runtime()?.block_on(call_ecs(endpoint, "ListClusters", serde_json::json!({})))?;
-    let clusters = answer["clusterArns"].as_array().map_or(0, Vec::len);
-    let more = if answer.get("nextToken").is_some() {
-        "+"
-    } else {
-        ""
-    };
-    println!(
-        "berth at http://{} is up: {clusters}{more} clusters",
-        endpoint.authority
-    );
+    let (clusters, [running, starting, stopping]) = runtime()?.block_on(async {
+        let clusters = list_all(
+            endpoint,
+            "ListClusters",
+            serde_json::json!({}),
+            "clusterArns",
+        )
+        .await?;
+        // Running, on their way to it, on their way out (their containers have exited).
+        let mut counts = [0; 3];
+        for cluster in &clusters {
+            let tasks = list_all(
+                endpoint,
+                "ListTasks",
+                serde_json::json!({ "cluster": cluster, "desiredStatus": "RUNNING" }),
+                "taskArns",
+            )
+            .await?;
+            for chunk in tasks.chunks(100) {
+                let described = call_ecs(
+                    endpoint,
+                    "DescribeTasks",
+                    serde_json::json!({ "cluster": cluster, "tasks": chunk }),
+                )
+                .await?;
+                for task in described["tasks"].as_array().into_iter().flatten() {
+                    let phase = match task["lastStatus"].as_str() {
+                        Some("RUNNING") => 0,
+                        Some("PROVISIONING" | "PENDING" | "ACTIVATING") => 1,
+                        _ => 2,
+                    };
+                    counts[phase] += 1;
+                }
+            }
+        }
+        anyhow::Ok((clusters.len(), counts))
+    })?;
+    let mut tasks = plural(running, "task") + " running";
+    for (count, doing) in [(starting, "starting"), (stopping, "stopping")] {
+        if count > 0 {
+            tasks.push_str(&format!(", {count} {doing}"));
+        }
+    }
+    outln!(
+        "berth at http://{} is up: {}, {tasks}",
+        endpoint.authority,
+        plural(clusters, "cluster"),
+    )?;
+    outln!("client: berth {}", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
 

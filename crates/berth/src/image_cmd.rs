@@ -10,8 +10,9 @@ use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use tokio::sync::mpsc;
 
-use crate::cli::ImageCommand;
+use crate::cli::{ImageCommand, ListingFlags};
 use crate::client::{self, Endpoint, full, json_response, send, streamed};
+use crate::output::{self, Format, Table, outln};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
@@ -24,7 +25,9 @@ pub fn run(command: ImageCommand) -> anyhow::Result<()> {
         ImageCommand::Import { file, tag, client } => {
             runtime.block_on(import(&client.endpoint()?, &file, &tag))
         }
-        ImageCommand::Ls { client } => runtime.block_on(list(&client.endpoint()?)),
+        ImageCommand::Ls { listing, client } => {
+            runtime.block_on(list(&client.endpoint()?, &listing))
+        }
         ImageCommand::Rm { reference, client } => {
             runtime.block_on(remove(&client.endpoint()?, &reference))
         }
@@ -61,14 +64,14 @@ async fn pull(endpoint: &Endpoint, reference: &str) -> anyhow::Result<()> {
             match event {
                 PullEvent::Pulled { image } => {
                     bars.finish();
-                    println!("Pulled {} ({})", image.reference, image.digest);
+                    outln!("Pulled {} ({})", image.reference, image.digest)?;
                     return Ok(());
                 }
                 PullEvent::Failed { message } => {
                     bars.finish();
                     bail!("{message}");
                 }
-                other => bars.update(other),
+                other => bars.update(other)?,
             }
         }
     }
@@ -111,36 +114,37 @@ async fn import(endpoint: &Endpoint, file: &Path, tag: &str) -> anyhow::Result<(
     .await?;
     let answer = json_response(endpoint, response).await?;
     let image: ImageSummary = serde_json::from_value(answer["image"].clone())?;
-    println!("Imported {} ({})", image.reference, image.digest);
+    outln!("Imported {} ({})", image.reference, image.digest)?;
     Ok(())
 }
 
-async fn list(endpoint: &Endpoint) -> anyhow::Result<()> {
+async fn list(endpoint: &Endpoint, listing: &ListingFlags) -> anyhow::Result<()> {
     let response = send(endpoint, "GET", "/berth/v1/images", &[], full(Bytes::new())).await?;
     let answer = json_response(endpoint, response).await?;
+    if listing.output == Format::Json {
+        // As the server said it: every field, including those this table leaves out.
+        return output::json(&answer["images"]);
+    }
     let images: Vec<ImageSummary> = serde_json::from_value(answer["images"].clone())?;
-    let width = images
-        .iter()
-        .map(|i| i.reference.len())
-        .max()
-        .unwrap_or(0)
-        .max(9);
-    println!(
-        "{:<width$}  {:<19}  {:>10}  LAST USED",
-        "REFERENCE", "DIGEST", "SIZE"
-    );
+    if listing.quiet {
+        for image in images {
+            outln!("{}", image.reference)?;
+        }
+        return Ok(());
+    }
+    let mut table = Table::new(&["REFERENCE", "DIGEST", "SIZE", "LAST USED"]);
     for image in images {
-        let short = image.digest.get(..19).unwrap_or(&image.digest).to_owned();
         let last_used = image
             .last_used_at
-            .map_or("never".to_owned(), |t| ago(t.as_millis()));
-        println!(
-            "{:<width$}  {short:<19}  {:>10}  {last_used}",
-            image.reference,
-            human_size(image.size)
-        );
+            .map_or("never".to_owned(), |t| output::ago(t.as_millis()));
+        table.row(vec![
+            image.reference.clone(),
+            short(&image.digest).to_owned(),
+            human_size(image.size),
+            last_used,
+        ]);
     }
-    Ok(())
+    table.print()
 }
 
 async fn remove(endpoint: &Endpoint, reference: &str) -> anyhow::Result<()> {
@@ -154,11 +158,10 @@ async fn remove(endpoint: &Endpoint, reference: &str) -> anyhow::Result<()> {
     )
     .await?;
     let answer = json_response(endpoint, response).await?;
-    println!(
+    outln!(
         "Removed {}",
         answer["image"]["reference"].as_str().unwrap_or(reference)
-    );
-    Ok(())
+    )
 }
 
 async fn prune(endpoint: &Endpoint) -> anyhow::Result<()> {
@@ -171,13 +174,12 @@ async fn prune(endpoint: &Endpoint) -> anyhow::Result<()> {
     )
     .await?;
     let answer = json_response(endpoint, response).await?;
-    println!(
+    outln!(
         "Removed {} layers and {} blobs, {} freed",
         answer["layersRemoved"],
         answer["blobsRemoved"],
         human_size(answer["bytesReclaimed"].as_u64().unwrap_or(0))
-    );
-    Ok(())
+    )
 }
 
 /// One progress line per layer, redrawn in place on a terminal; one line per finished layer
@@ -199,7 +201,7 @@ impl Bars {
         }
     }
 
-    fn update(&mut self, event: PullEvent) {
+    fn update(&mut self, event: PullEvent) -> anyhow::Result<()> {
         let mut force = false;
         match event {
             PullEvent::Resolved {
@@ -207,7 +209,7 @@ impl Bars {
                 digest,
                 layers,
             } => {
-                println!("Pulling {reference} ({digest})");
+                outln!("Pulling {reference} ({digest})")?;
                 self.layers = layers
                     .into_iter()
                     .map(|l| (l.digest, 0, l.size, "waiting"))
@@ -224,7 +226,7 @@ impl Bars {
                     entry.1 = entry.2;
                     entry.3 = if cached { "already stored" } else { "done" };
                     if !self.terminal {
-                        println!("{}: {}", short(&entry.0), entry.3);
+                        outln!("{}: {}", short(&entry.0), entry.3)?;
                     }
                 }
                 force = true;
@@ -234,6 +236,7 @@ impl Bars {
         if self.terminal && (force || self.last_draw.elapsed() > Duration::from_millis(100)) {
             self.draw();
         }
+        Ok(())
     }
 
     fn draw(&mut self) {
@@ -285,16 +288,5 @@ fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn ago(millis: i64) -> String {
-    let now = berth_model::Timestamp::now().as_millis();
-    let seconds = (now - millis).max(0) / 1000;
-    match seconds {
-        0..60 => format!("{seconds} s ago"),
-        60..3600 => format!("{} min ago", seconds / 60),
-        3600..86400 => format!("{} h ago", seconds / 3600),
-        _ => format!("{} days ago", seconds / 86400),
     }
 }

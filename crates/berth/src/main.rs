@@ -9,30 +9,20 @@ mod image_cmd;
 mod local_node;
 mod node_images;
 mod node_logs;
+mod output;
 mod task_cmd;
 mod up;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::output::errln;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        // libcontainer warns that no seccomp profile is set, for every container: noise.
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,libcontainer=error,libcgroups=error")
-        });
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
-    if matches!(cli.command, cli::Command::Shim { .. }) && berth_shim::log::open().is_ok() {
-        // Not standard error: see berth_shim::log.
-        subscriber
-            .with_ansi(false)
-            .with_writer(berth_shim::log::writer)
-            .init();
-    } else {
-        subscriber.with_writer(std::io::stderr).init();
-    }
+    init_logging(matches!(cli.command, cli::Command::Shim { .. }));
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         cli::Command::Up(flags) => done(flags.validate().and_then(up::run)),
@@ -42,8 +32,9 @@ fn main() -> ExitCode {
         cli::Command::Ps {
             all,
             cluster,
+            listing,
             client,
-        } => done(task_cmd::ps(&client.endpoint(), all, cluster)),
+        } => done(task_cmd::ps(&client.endpoint(), all, cluster, &listing)),
         cli::Command::Stop {
             task,
             cluster,
@@ -80,9 +71,48 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader has gone: nothing to say, and nobody to say it to (see `output`).
+        Err(error) if output::is_stdout_closed(&error) => {
+            ExitCode::from(output::STDOUT_CLOSED_EXIT)
+        }
         Err(error) => {
-            eprintln!("berth: {error:#}");
+            errln!("berth: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines on standard error (a supervisor's in its own file): `BERTH_LOG` filters them,
+/// `BERTH_LOG_FORMAT=json` makes them one JSON object each for log collectors, and colours
+/// are used only when a person is looking (standard error a terminal, no `NO_COLOR`).
+fn init_logging(shim: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        // libcontainer warns that no seccomp profile is set, for every container: noise.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,libcontainer=error,libcgroups=error")
+        });
+    let format = std::env::var("BERTH_LOG_FORMAT").unwrap_or_default();
+    let json = match format.as_str() {
+        "json" => true,
+        "" | "text" => false,
+        other => {
+            errln!("berth: BERTH_LOG_FORMAT={other}: expected text or json; logging text");
+            false
+        }
+    };
+    // Not standard error for a supervisor: see berth_shim::log.
+    let to_file = shim && berth_shim::log::open().is_ok();
+    let ansi = !to_file
+        && !json
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    match (json, to_file) {
+        (true, true) => builder.json().with_writer(berth_shim::log::writer).init(),
+        (true, false) => builder.json().with_writer(std::io::stderr).init(),
+        (false, true) => builder.with_writer(berth_shim::log::writer).init(),
+        (false, false) => builder.with_writer(std::io::stderr).init(),
     }
 }
