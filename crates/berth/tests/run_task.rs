@@ -508,7 +508,10 @@ async fn each_container_gets_its_own_stop_timeout() {
     register_fargate_with(&ecs, "timeouts", stubborn)
         .container_definitions(
             setup
-                .shell("polite", "trap 'exit 0' TERM; while :; do sleep 0.1; done")
+                .shell(
+                    "polite",
+                    "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+                )
                 .stop_timeout(120)
                 .build(),
         )
@@ -517,6 +520,23 @@ async fn each_container_gets_its_own_stop_timeout() {
         .unwrap();
     let arn = run(&ecs, "timeouts", None).await;
     wait_for(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    // The shell is PID 1 in its container: a SIGTERM before its trap is set is ignored, and
+    // the test would wait out the 120 s. Stop only once it says it listens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(
+        &setup
+            .berth
+            .cli(&["logs", task_id(&arn), "--container", "polite"])
+            .stdout,
+    )
+    .contains("ready")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the polite container never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let started = Instant::now();
     ecs.stop_task().task(&arn).send().await.unwrap();
     let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
