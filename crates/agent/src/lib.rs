@@ -81,8 +81,8 @@ pub struct AgentConfig {
     pub cgroup_parent: String,
     /// The bridge tasks' veths join; it holds each subnet's gateway address.
     pub bridge: String,
-    /// The `berth` binary, run as `berth shim` to supervise each task.
-    pub shim_binary: PathBuf,
+    /// The program run as `berth shim` to supervise each task.
+    pub shim_binary: ShimProgram,
     /// A static init binary (tini) for containers with `initProcessEnabled`.
     pub init_binary: Option<PathBuf>,
     /// How big each container's log may grow.
@@ -93,6 +93,43 @@ pub struct AgentConfig {
     pub warm_supervisors: usize,
     /// What enforces security groups (`None`: nothing, with a warning at start).
     pub firewall: Option<berth_firewall::Backend>,
+}
+
+/// The program a supervisor runs: `PATH shim ...`, shown in process listings as `NAME shim ...`.
+#[derive(Debug, Clone)]
+pub struct ShimProgram {
+    /// What is executed.
+    pub path: PathBuf,
+    /// Its `argv[0]`.
+    pub name: PathBuf,
+}
+
+impl ShimProgram {
+    /// The binary this process runs, as it runs. `/proc/self/exe` names the running file's
+    /// inode, not its path: when the file is replaced while berth runs (an upgrade), this berth
+    /// still starts supervisors of its own version — one of a newer version would write states
+    /// it cannot read. Listings show the path it was started from.
+    pub fn this_binary() -> std::io::Result<Self> {
+        Ok(Self {
+            path: PathBuf::from("/proc/self/exe"),
+            name: std::env::current_exe()?,
+        })
+    }
+
+    /// A program run as it is named (tests' stand-ins).
+    pub fn at(path: PathBuf) -> Self {
+        Self {
+            name: path.clone(),
+            path,
+        }
+    }
+
+    /// A command running it.
+    pub(crate) fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.path);
+        command.arg0(&self.name);
+        command
+    }
 }
 
 impl AgentConfig {
@@ -153,9 +190,17 @@ pub fn rootfs_in_use(config: &AgentConfig) -> Vec<String> {
             if !files.socket.exists() {
                 return None;
             }
-            // Of any version: the supervisor may be from before an upgrade.
-            let plan = berth_shim::protocol::load_plan(&files.plan).ok()?;
-            Some(plan.containers.into_iter().map(|c| c.runtime_id))
+            // Of any version, even one this berth cannot run (a supervisor from a newer
+            // berth, which it will stop): read loosely, only the ids, so that no root
+            // filesystem still under a supervisor is cleaned up from under it.
+            let plan: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&files.plan).ok()?).ok()?;
+            let ids: Vec<String> = plan["containers"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| c["runtimeId"].as_str().map(str::to_owned))
+                .collect();
+            Some(ids)
         })
         .flatten()
         .collect()
@@ -256,8 +301,8 @@ impl Agent {
         let mut assignments = self.control.assignments().await?;
         self.pool.fill();
         let mut running: HashMap<String, watch::Sender<bool>> = HashMap::new();
-        // Tasks this agent ran to the end: later events about them (its own reports coming
-        // back) need nothing more.
+        // Tasks this agent ran to the end: later events about them (a StopTask after the end,
+        // tags) need nothing more.
         let mut done: HashSet<String> = HashSet::new();
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<String>();
         // The tasks there are now come first: once they are registered, the firewall's first

@@ -8,9 +8,11 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::ShimProgram;
+
 /// Idle supervisors.
 pub struct SupervisorPool {
-    binary: PathBuf,
+    binary: ShimProgram,
     /// The bridge idle supervisors wire their veth into ahead of a task, if any.
     bridge: Option<String>,
     /// Where idle supervisors' diagnostics go until they have a task.
@@ -27,9 +29,9 @@ pub struct Idle {
 
 impl SupervisorPool {
     /// A pool of `size` supervisors (`binary shim --pooled`); 0 turns it off.
-    pub fn new(binary: &Path, tasks_dir: &Path, size: usize) -> Self {
+    pub fn new(binary: &ShimProgram, tasks_dir: &Path, size: usize) -> Self {
         Self {
-            binary: binary.to_path_buf(),
+            binary: binary.clone(),
             bridge: None,
             log: tasks_dir.join("pool.log"),
             size,
@@ -72,7 +74,7 @@ impl SupervisorPool {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let mut command = tokio::process::Command::new(&self.binary);
+        let mut command = self.binary.command();
         command.args(["shim", "--pooled"]);
         if let Some(bridge) = &self.bridge {
             command.args(["--bridge", bridge]);

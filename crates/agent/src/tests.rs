@@ -77,7 +77,7 @@ impl Node {
             cgroup_parent: "berth".into(),
             bridge: "berth-test0".into(),
             // Never started: no test here gets as far as a supervisor of its own.
-            shim_binary: dir.path().join("no-berth-here"),
+            shim_binary: crate::ShimProgram::at(dir.path().join("no-berth-here")),
             init_binary: None,
             log_limits: berth_logs::LogLimits::default(),
             pull_behavior,

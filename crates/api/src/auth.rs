@@ -95,22 +95,23 @@ impl Authenticator for AcceptAnyCredentials {
 /// The service a request's SigV4 credential scope names (`.../REGION/SERVICE/aws4_request`).
 pub fn signing_name(headers: &HeaderMap) -> Option<&str> {
     let authorization = headers.get("authorization")?.to_str().ok()?;
-    let credential = authorization
-        .split([',', ' '])
-        .find_map(|part| part.trim().strip_prefix("Credential="))?;
-    credential.split('/').nth(3)
+    credential(authorization)?.split('/').nth(3)
 }
 
 /// `(access key id, region)` from `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`.
 fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
-    let credential = authorization
-        .split([',', ' '])
-        .find_map(|part| part.trim().strip_prefix("Credential="))?;
-    let mut fields = credential.split('/');
+    let mut fields = credential(authorization)?.split('/');
     let access_key = fields.next()?;
     let _date = fields.next()?;
     let region = fields.next()?;
     Some((access_key, region))
+}
+
+/// The `Credential=` value of an Authorization header.
+fn credential(authorization: &str) -> Option<&str> {
+    authorization
+        .split([',', ' '])
+        .find_map(|part| part.trim().strip_prefix("Credential="))
 }
 
 /// Region names are lower-case letters, digits and hyphens; anything else could not be a

@@ -110,7 +110,7 @@ pub async fn serve(
     body: Bytes,
 ) -> Response {
     let framing = Framing::detect(uri.path(), &headers);
-    if method != Method::POST {
+    if framing != Framing::Berth && method != Method::POST {
         return refuse(framing, &headers, None, not_an_operation(), &request_id);
     }
     match framing {
@@ -208,7 +208,7 @@ async fn serve_query(
             )
         })?;
         let (Handler::Query(handler), Some(binding)) = (service.handler, service.query) else {
-            return Err(invalid_action(action));
+            return Err(QueryError::invalid_action(action));
         };
         let mut out = Xml::response(action, binding.namespace, flavor, request_id);
         let span = tracing::debug_span!("operation", service = service.signing_name, %action);
@@ -228,14 +228,6 @@ fn query_service(params: &Params, headers: &HeaderMap) -> &'static Service {
 
 fn query_flavor(service: &Service) -> XmlFlavor {
     service.query.map_or(XmlFlavor::Ec2, |q| q.flavor)
-}
-
-/// What every Query service says of an action it does not have.
-fn invalid_action(action: &str) -> QueryError {
-    QueryError::new(
-        "InvalidAction",
-        format!("The action {action} is not valid for this web service."),
-    )
 }
 
 /// A `/berth/v1` path asked with a method it is not served with: in berth's error shape,

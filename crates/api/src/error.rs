@@ -96,19 +96,25 @@ impl ApiError {
     /// A server-side failure: the cause is logged once, in full, and the caller gets a
     /// message that leaks no internals.
     fn server(error: &dyn std::error::Error) -> Self {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = error_chain(error);
         tracing::error!(error = %chain, "request failed on the server side");
         Self::new(
             ErrorCode::ServerException,
             "berth failed to complete the request; nothing was changed. See the server log.",
         )
     }
+}
+
+/// An error and its causes on one line, as they are logged.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn invalid(error: &impl ToString) -> ApiError {
@@ -219,6 +225,14 @@ impl QueryError {
     /// A parameter's value is wrong.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new("InvalidParameterValue", message)
+    }
+
+    /// What every Query service says of an action it does not have.
+    pub fn invalid_action(action: &str) -> Self {
+        Self::new(
+            "InvalidAction",
+            format!("The action {action} is not valid for this web service."),
+        )
     }
 
     /// Whether the caller is at fault (the Query protocol's `Sender`).

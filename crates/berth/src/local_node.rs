@@ -11,6 +11,11 @@ use berth_model::lifecycle::TaskReport;
 use berth_model::security_groups::GroupIngress;
 use tokio::sync::mpsc;
 
+/// How long the first retry of a failed assignment read waits (then 4x, up to the last).
+const READ_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+/// The longest wait: a read still failing after it is given up on, and said so.
+const READ_RETRY_LAST: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// The control plane in this process, as the local node's agent sees it.
 pub struct LocalControl {
     pub ecs: Arc<Ecs>,
@@ -42,7 +47,20 @@ impl ControlPlane for LocalControl {
             let ecs = self.ecs.clone();
             tokio::spawn(async move {
                 while let Some(event) = watcher.next().await {
-                    match ecs.assignment_of(&event, LOCAL_NODE).await {
+                    // A failed read is tried again before the change is given up on: a
+                    // StopTask missed here would not be heard of again until a restart.
+                    let mut delay = READ_RETRY_FIRST;
+                    let read = loop {
+                        match ecs.assignment_of(&event, LOCAL_NODE).await {
+                            Err(e) if delay <= READ_RETRY_LAST => {
+                                tracing::warn!(error = %e, "cannot read a task assignment; trying again");
+                                tokio::time::sleep(delay).await;
+                                delay *= 4;
+                            }
+                            read => break read,
+                        }
+                    };
+                    match read {
                         Ok(Some(assignment)) => {
                             if sender.send(convert(assignment)).await.is_err() {
                                 break;

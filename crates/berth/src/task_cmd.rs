@@ -134,21 +134,26 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
     };
     // The task keeps its own copy of its definition: with --rm the ad-hoc definition goes
     // while the task runs, not after.
+    // A definition that cannot be removed is worth a warning, not the run: and it is removed
+    // even when following the task fails (joined, not raced, with the rest).
     let remove = async {
-        if flags.rm {
-            remove_definition(endpoint, &definition).await?;
+        if flags.rm
+            && let Err(error) = remove_definition(endpoint, &definition).await
+        {
+            errln!("berth: warning: the task definition {definition} stays: {error:#}");
         }
-        anyhow::Ok(())
     };
     // Done when the output has ended and the exit code is known, as `docker run`: the task's
     // clean-up goes on after. If its container never ran, the task's stoppedReason, written
     // once it is STOPPED, says why.
     let watch = async {
-        let ((), _, exited) = tokio::try_join!(
-            remove,
-            stream_logs(endpoint, &task, options, Some(&cluster)),
-            wait(endpoint, Some(&cluster), &task, Until::ContainersStopped)
-        )?;
+        let ((), followed) = tokio::join!(remove, async {
+            tokio::try_join!(
+                stream_logs(endpoint, &task, options, Some(&cluster)),
+                wait(endpoint, Some(&cluster), &task, Until::ContainersStopped)
+            )
+        });
+        let (_, exited) = followed?;
         if exited["containers"][0]["exitCode"].is_i64() {
             return Ok(exited);
         }
@@ -173,21 +178,22 @@ async fn run_task(endpoint: &Endpoint, flags: RunFlags) -> anyhow::Result<ExitCo
     };
     let stopped = match outcome {
         Ok(stopped) => stopped,
-        Err(error) if output::is_stdout_closed(&error) => {
-            // Nobody reads the output any more: the task stops, as a process writing to a
-            // closed pipe does.
+        Err(error) => {
+            // Nobody reads the output any more, or it cannot be followed: the task stops, as
+            // a process writing to a closed pipe does — a foreground run never leaves its task
+            // behind unwatched. (If berth itself is gone, so is the chance to ask.)
             if stopping.is_none() {
-                stop_task(
-                    endpoint,
-                    &cluster,
-                    &task,
-                    "berth run: its output was closed",
-                )
-                .await?;
+                let reason = if output::is_stdout_closed(&error) {
+                    "berth run: its output was closed".to_owned()
+                } else {
+                    format!("berth run: it could not follow the task: {error:#}")
+                };
+                if let Err(stop_error) = stop_task(endpoint, &cluster, &task, &reason).await {
+                    errln!("berth: cannot stop task {id}: {stop_error:#}");
+                }
             }
             return Err(error);
         }
-        Err(error) => return Err(error),
     };
     if let Some(code) = stopped["containers"][0]["exitCode"].as_i64() {
         return Ok(ExitCode::from(
@@ -372,8 +378,12 @@ async fn resolve_task(
     cluster: Option<&str>,
     given: &str,
 ) -> anyhow::Result<String> {
-    if given.starts_with("arn:") || is_whole_id(given) {
+    if given.starts_with("arn:") {
         return Ok(given.to_owned());
+    }
+    // Ids are lower-case hex, as the prefixes below are compared.
+    if is_whole_id(given) {
+        return Ok(given.to_ascii_lowercase());
     }
     if given.is_empty() {
         bail!("an empty task id names no task");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_agent::{Agent, AgentConfig};
+use berth_agent::{Agent, AgentConfig, ShimProgram};
 use berth_api::{AcceptAnyCredentials, ApiState};
 use berth_control::Ecs;
 use berth_image::ImageStore;
@@ -51,7 +51,7 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
         runtime_dir: run_dir.join("runtime"),
         cgroup_parent: "berth".into(),
         bridge: config.bridge.clone(),
-        shim_binary: std::env::current_exe().context("cannot find the berth binary")?,
+        shim_binary: ShimProgram::this_binary().context("cannot find the berth binary")?,
         init_binary: config.init_path.clone(),
         log_limits: config.log_limits,
         pull_behavior: config.pull_behavior,

@@ -671,11 +671,12 @@ async fn containers_are_made_while_the_registry_is_asked_and_run_once_it_answers
     assert_released(task_id(&arn));
 }
 
-/// After an upgrade, berth finds supervisors the berth before it started, from plans it wrote
-/// in the protocol's previous version (no `version` field). Here the task's supervisor is
-/// started again by hand from such a plan, as the old berth started it (`berth shim DIR`, the
-/// bound socket as standard input), and the restarted berth adopts it: keeps its root
-/// filesystem, follows it and stops it.
+/// A plan in the protocol's previous version (no `version` field), as the berth before an
+/// upgrade wrote it: a supervisor of this berth's binary is started from it by hand, as the
+/// old berth started one (`berth shim DIR`, the bound socket as standard input), and the
+/// restarted berth adopts it — keeps its root filesystem, follows it and stops it. (A live
+/// supervisor of the old code, speaking version-1 states, is played by a fake in the agent's
+/// tests.)
 #[tokio::test]
 async fn a_supervisor_started_from_a_plan_of_the_previous_version_is_adopted() {
     let mut setup = setup().await;

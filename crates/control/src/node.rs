@@ -747,5 +747,45 @@ mod tests {
             assert_eq!(task.desired_status.as_deref(), Some("STOPPED"));
             assert_eq!(task.stop_code, Some(TaskStopCode::UserInitiated));
         }
+
+        /// A StopTask that read the task just before its STOPPED report and writes just after
+        /// it does not take the stop over: the task stopped on its own, and says so.
+        #[tokio::test]
+        async fn a_stop_task_racing_the_stopped_report_does_not_reword_it() {
+            let planes = two_planes(NetworkConfig::default());
+            cluster_and_definition(&planes.inner).await;
+            let (arn, key) = run(&planes.inner).await;
+            for batch in up_to_running() {
+                planes.inner.report_task(&key, &batch).await.unwrap();
+            }
+            let task_key = key.clone();
+            let (inner, reported) = (planes.inner.clone(), key.clone());
+            planes.between.before(
+                move |txn| txn.success.iter().any(|op| op.key() == task_key.as_bytes()),
+                move || {
+                    Box::pin(async move {
+                        let stopped = TaskReport {
+                            stop_code: Some("EssentialContainerExited".into()),
+                            stopped_reason: Some("Essential container in task exited".into()),
+                            ..report(TaskStatus::Stopped, 9)
+                        };
+                        inner.report_task(&reported, &[stopped]).await.unwrap();
+                    })
+                },
+            );
+            planes
+                .outer
+                .stop_task(&scope(), None, &arn, None)
+                .await
+                .unwrap();
+            assert!(planes.between.ran());
+            let task = describe(&planes.inner, &arn).await;
+            assert_eq!(task.last_status.as_deref(), Some("STOPPED"));
+            assert_eq!(task.stop_code, Some(TaskStopCode::EssentialContainerExited));
+            assert_eq!(
+                task.stopped_reason.as_deref(),
+                Some("Essential container in task exited")
+            );
+        }
     }
 }

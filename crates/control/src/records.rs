@@ -136,14 +136,24 @@ impl ObservedTask {
         task.stopping_at = self.stopping_at;
         task.execution_stopped_at = self.execution_stopped_at;
         task.stopped_at = self.stopped_at;
-        // Set once, by whoever came first: a user's stop is in the task record, and a report
-        // that came after it kept it.
-        task.stop_code = desired.stop_code.or(self.stop_code);
-        task.stopped_reason = desired
-            .stopped_reason
-            .clone()
-            .or_else(|| self.stopped_reason.clone());
-        if self.last_status.as_deref() == Some(TaskStatus::Stopped.as_str()) {
+        // Set once, by whoever came first. A user's stop is in the task record, and a report
+        // that came after it kept it (reports apply to the merged task). Once the task is
+        // STOPPED its own record has the last word: a StopTask that read the task just before
+        // the STOPPED report and wrote just after it (it compares only the task record) must
+        // not take the stop over — with one record, its compare would have failed and its
+        // retry found the task stopped.
+        let stopped = self.last_status.as_deref() == Some(TaskStatus::Stopped.as_str());
+        if stopped && self.stop_code.is_some() {
+            task.stop_code = self.stop_code;
+            task.stopped_reason = self.stopped_reason.clone();
+        } else {
+            task.stop_code = desired.stop_code.or(self.stop_code);
+            task.stopped_reason = desired
+                .stopped_reason
+                .clone()
+                .or_else(|| self.stopped_reason.clone());
+        }
+        if stopped {
             task.desired_status = Some(DesiredStatus::Stopped.as_str().to_owned());
         }
         if let Some(status) = &self.attachment_status {
@@ -313,14 +323,29 @@ mod tests {
         };
         let observed = ObservedTask::of(&combined(), 8);
         assert_eq!(observed.merge(&desired), combined());
-        // A user's stop reason, in the task record, is the one shown.
+        // A user's stop reason, in the task record, is the one shown while the task stops;
+        // once STOPPED, the task's own record says why (a report that came after the user's
+        // stop kept it there).
         let stopped_by_user = Task {
             stopped_reason: Some("enough".into()),
             ..desired
         };
+        let stopping = ObservedTask::of(
+            &Task {
+                last_status: Some("STOPPING".into()),
+                stop_code: None,
+                stopped_reason: None,
+                ..combined()
+            },
+            8,
+        );
         assert_eq!(
-            observed.merge(&stopped_by_user).stopped_reason.as_deref(),
+            stopping.merge(&stopped_by_user).stopped_reason.as_deref(),
             Some("enough")
+        );
+        assert_eq!(
+            observed.merge(&stopped_by_user).stopped_reason,
+            combined().stopped_reason
         );
     }
 }

@@ -81,7 +81,9 @@ pub async fn hand_over(
             }
         }
     }
-    let mut child = tokio::process::Command::new(&config.shim_binary)
+    let mut child = config
+        .shim_binary
+        .command()
         .arg("shim")
         .arg(&dir)
         .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(

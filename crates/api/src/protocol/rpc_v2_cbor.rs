@@ -3,6 +3,12 @@
 //! `smithy-protocol: rpc-v2-cbor`, CBOR bodies both ways, and errors as a CBOR map with
 //! `__type` and `message`. It knows no service; a document service is served by its JSON code,
 //! the bodies transcoded (`cbor.rs`).
+//!
+//! Known limit, for the first service served over it: transcoding from JSON cannot tell a
+//! timestamp from a number or a blob from a string, and Smithy's protocol sends timestamps as
+//! tag 1 and blobs as byte strings (botocore's parser takes values as they come: boto3 would
+//! hand out a float and base64 text). Answers then need the output shape's timestamp and blob
+//! members, from the service.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -135,8 +135,8 @@ struct Agent {
     node: String,
     /// Tasks with a runner, and how to tell each to stop.
     running: HashMap<String, watch::Sender<bool>>,
-    /// Tasks this agent ran to the end: later events about them (its own reports coming
-    /// back) need nothing more.
+    /// Tasks this agent ran to the end: later events about them (a StopTask after the end,
+    /// tags) need nothing more.
     done: HashSet<String>,
     /// The runners; dropped with the agent, which aborts them.
     runners: JoinSet<String>,

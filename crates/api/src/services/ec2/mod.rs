@@ -60,12 +60,7 @@ async fn dispatch(
         "DescribeNetworkInterfaces" => {
             network_interfaces::describe(ecs, scope, params, out).await?
         }
-        other => {
-            return Err(QueryError::new(
-                "InvalidAction",
-                format!("The action {other} is not valid for this web service."),
-            ));
-        }
+        other => return Err(QueryError::invalid_action(other)),
     }
     Ok(())
 }
