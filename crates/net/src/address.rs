@@ -62,3 +62,63 @@ pub fn add_default_route(netlink: &Netlink, index: u32, gateway: Ipv4Addr) -> st
             .attr(RTA_OIF, &index.to_ne_bytes()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::testing::{attr, message, recorded};
+    use crate::netlink::{NLM_F_ACK, NLM_F_REQUEST};
+
+    const NEW: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+
+    #[test]
+    fn an_address_carries_local_address_and_broadcast() {
+        let (netlink, recorder) = recorded([]);
+        add_address(&netlink, 7, Ipv4Addr::new(10, 99, 3, 5), 22).unwrap();
+        let body = [
+            &[AF_INET, 22, 0, 0][..],
+            &7u32.to_ne_bytes(),
+            &attr(IFA_LOCAL, &[10, 99, 3, 5]),
+            &attr(IFA_ADDRESS, &[10, 99, 3, 5]),
+            &attr(IFA_BROADCAST, &[10, 99, 3, 255]),
+        ]
+        .concat();
+        assert_eq!(recorder.sent(), [message(RTM_NEWADDR, NEW, 1, &body)]);
+    }
+
+    #[test]
+    fn a_host_address_is_its_own_broadcast_and_a_zero_prefix_has_all_ones() {
+        let (netlink, recorder) = recorded([]);
+        add_address(&netlink, 1, Ipv4Addr::new(10, 0, 0, 1), 32).unwrap();
+        add_address(&netlink, 1, Ipv4Addr::new(10, 0, 0, 1), 0).unwrap();
+        let broadcasts: Vec<Vec<u8>> = recorder
+            .sent()
+            .iter()
+            .map(|datagram| datagram[datagram.len() - 4..].to_vec())
+            .collect();
+        assert_eq!(broadcasts, [vec![10, 0, 0, 1], vec![255; 4]]);
+    }
+
+    #[test]
+    fn the_default_route_goes_through_the_gateway_on_the_interface() {
+        let (netlink, recorder) = recorded([]);
+        add_default_route(&netlink, 4, Ipv4Addr::new(10, 99, 0, 1)).unwrap();
+        let body = [
+            &[
+                AF_INET,
+                0,
+                0,
+                0,
+                RT_TABLE_MAIN,
+                RTPROT_STATIC,
+                RT_SCOPE_UNIVERSE,
+                RTN_UNICAST,
+            ][..],
+            &[0; 4],
+            &attr(RTA_GATEWAY, &[10, 99, 0, 1]),
+            &attr(RTA_OIF, &4u32.to_ne_bytes()),
+        ]
+        .concat();
+        assert_eq!(recorder.sent(), [message(RTM_NEWROUTE, NEW, 1, &body)]);
+    }
+}

@@ -54,3 +54,45 @@ pub fn delete_bridge(name: &str) -> std::io::Result<()> {
         Err(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use berth_sys::NetlinkReply;
+
+    use super::*;
+    use crate::netlink::testing::{answer, recorded};
+    use crate::netlink::{RTM_GETLINK, RTM_NEWLINK};
+
+    fn link(seq: u32, index: u32) -> NetlinkReply {
+        let mut ifinfomsg = [0u8; 16];
+        ifinfomsg[4..8].copy_from_slice(&index.to_ne_bytes());
+        answer(RTM_NEWLINK, seq, &ifinfomsg)
+    }
+
+    #[test]
+    fn a_missing_bridge_is_made_then_set_up() {
+        let (netlink, recorder) =
+            recorded([NetlinkReply::Error(19), NetlinkReply::Ack, link(3, 5)]);
+        assert_eq!(ensure_bridge_with(&netlink, "berth0").unwrap(), 5);
+        let kinds: Vec<u16> = recorder.sent_messages().iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, [RTM_GETLINK, RTM_NEWLINK, RTM_GETLINK, RTM_NEWLINK]);
+    }
+
+    #[test]
+    fn a_bridge_made_meanwhile_is_used() {
+        // Another process made it between the get and the create: EEXIST is no failure.
+        let (netlink, _) = recorded([
+            NetlinkReply::Error(19),
+            NetlinkReply::Error(EEXIST),
+            link(3, 5),
+        ]);
+        assert_eq!(ensure_bridge_with(&netlink, "berth0").unwrap(), 5);
+        let (netlink, _) = recorded([NetlinkReply::Error(19), NetlinkReply::Error(1)]);
+        assert_eq!(
+            ensure_bridge_with(&netlink, "berth0")
+                .unwrap_err()
+                .raw_os_error(),
+            Some(1)
+        );
+    }
+}

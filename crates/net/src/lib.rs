@@ -5,7 +5,9 @@
 //! `task_interface.rs` wires a task's veth, address and route in one go;
 //! `loopback.rs` brings `lo` up; `nf_sets.rs` adds and removes addresses in nftables sets
 //! over nfnetlink (for `berth-firewall`, which enforces security groups). Each task's network namespace is its supervisor's own (an
-//! `unshare`, so it lives exactly as long as the task and its veth goes with it).
+//! `unshare`, so it lives exactly as long as the task and its veth goes with it). The sockets
+//! are `berth-sys`'s [`berth_sys::NetlinkSocket`] seam: [`Netlink::over`] a
+//! [`berth_sys::RecordingNetlink`] tests every request's bytes without root.
 
 mod address;
 mod bridge;

@@ -127,3 +127,128 @@ pub fn set_alias(netlink: &Netlink, index: u32, alias: &str) -> std::io::Result<
 pub fn delete(netlink: &Netlink, index: u32) -> std::io::Result<()> {
     netlink.request(Message::new(RTM_DELLINK, 0).header(&ifinfomsg(index, 0, 0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use berth_sys::NetlinkReply;
+
+    use super::*;
+    use crate::netlink::testing::{answer, attr, message, nest, recorded};
+    use crate::netlink::{NLM_F_ACK, NLM_F_REQUEST};
+
+    const NEW: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+
+    #[test]
+    fn a_veth_is_one_request_with_its_peer_nested_in_the_link_info() {
+        let (netlink, recorder) = recorded([]);
+        let namespace = std::fs::File::open("/dev/null").unwrap();
+        create_veth(&netlink, "vtest0", "eth0", namespace.as_fd()).unwrap();
+        let fd = u32::try_from(namespace.as_raw_fd()).unwrap();
+        let peer = [
+            &[0u8; 16][..],
+            &attr(IFLA_IFNAME, b"eth0\0"),
+            &attr(IFLA_NET_NS_FD, &fd.to_ne_bytes()),
+        ]
+        .concat();
+        let link_info = [
+            attr(IFLA_INFO_KIND, b"veth\0"),
+            nest(IFLA_INFO_DATA, &nest(VETH_INFO_PEER, &peer)),
+        ]
+        .concat();
+        let body = [
+            &[0u8; 16][..],
+            &attr(IFLA_IFNAME, b"vtest0\0"),
+            &nest(IFLA_LINKINFO, &link_info),
+        ]
+        .concat();
+        assert_eq!(recorder.sent(), [message(RTM_NEWLINK, NEW, 1, &body)]);
+    }
+
+    #[test]
+    fn a_bridge_is_a_link_of_kind_bridge() {
+        let (netlink, recorder) = recorded([]);
+        create_bridge(&netlink, "br0").unwrap();
+        let body = [
+            &[0u8; 16][..],
+            &attr(IFLA_IFNAME, b"br0\0"),
+            &nest(IFLA_LINKINFO, &attr(IFLA_INFO_KIND, b"bridge\0")),
+        ]
+        .concat();
+        assert_eq!(recorder.sent(), [message(RTM_NEWLINK, NEW, 1, &body)]);
+    }
+
+    #[test]
+    fn a_change_sets_up_master_and_mac_on_the_index() {
+        let (netlink, recorder) = recorded([]);
+        let mac = [0x0a, 0x58, 1, 2, 3, 4];
+        let all = LinkChange {
+            up: true,
+            master: Some(3),
+            mac: Some(mac),
+        };
+        change(&netlink, 9, all).unwrap();
+        change(&netlink, 9, LinkChange::default()).unwrap();
+        let body = [
+            &ifinfomsg(9, IFF_UP, IFF_UP)[..],
+            &attr(IFLA_MASTER, &3u32.to_ne_bytes()),
+            &attr(IFLA_ADDRESS, &mac),
+        ]
+        .concat();
+        assert_eq!(
+            recorder.sent(),
+            [
+                message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 1, &body),
+                // Not up: no flag changes, rather than a down.
+                message(
+                    RTM_NEWLINK,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    2,
+                    &ifinfomsg(9, 0, 0)
+                ),
+            ]
+        );
+        // ifi_family, padding and ifi_type zero; index, flags, change mask.
+        let expected = [
+            [0u8; 4],
+            9u32.to_ne_bytes(),
+            1u32.to_ne_bytes(),
+            1u32.to_ne_bytes(),
+        ];
+        assert_eq!(ifinfomsg(9, 1, 1)[..], expected.concat());
+    }
+
+    #[test]
+    fn index_and_mac_are_read_from_the_answer() {
+        let mac = [2, 0, 0, 0, 0, 7];
+        let (netlink, recorder) = recorded([
+            answer(RTM_NEWLINK, 1, &ifinfomsg(42, 0, 0)),
+            answer(
+                RTM_NEWLINK,
+                2,
+                &[&ifinfomsg(42, 0, 0)[..], &attr(IFLA_ADDRESS, &mac)].concat(),
+            ),
+            NetlinkReply::Error(19),
+        ]);
+        assert_eq!(index(&netlink, "veth9").unwrap(), 42);
+        assert_eq!(mac_address(&netlink, 42).unwrap(), mac);
+        assert_eq!(
+            index(&netlink, "gone").unwrap_err().raw_os_error(),
+            Some(19)
+        );
+        // Gets ask for no acknowledgement: the answer is the acknowledgement.
+        let get = |seq, body: &[u8]| message(RTM_GETLINK, NLM_F_REQUEST, seq, body);
+        assert_eq!(
+            recorder.sent(),
+            [
+                get(
+                    1,
+                    &[&[0u8; 16][..], &attr(IFLA_IFNAME, b"veth9\0")].concat()
+                ),
+                get(2, &ifinfomsg(42, 0, 0)),
+                get(3, &[&[0u8; 16][..], &attr(IFLA_IFNAME, b"gone\0")].concat()),
+            ]
+        );
+    }
+}

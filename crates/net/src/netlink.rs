@@ -1,12 +1,13 @@
 //! A minimal netlink client: builds requests (`nlmsghdr`, a fixed header, attributes, nested
 //! attributes) and reads the kernel's acknowledgements and replies — rtnetlink's, and
-//! nfnetlink's for whole batches (`nf_sets.rs`). A socket acts in the network namespace of the
-//! thread that opened it, whatever namespace that thread moves to later — which is how one
-//! process configures both ends of a veth.
+//! nfnetlink's for whole batches (`nf_sets.rs`). The socket under it is a
+//! [`berth_sys::NetlinkSocket`]: the kernel's, which acts in the network namespace of the
+//! thread that opened it whatever namespace that thread moves to later — which is how one
+//! process configures both ends of a veth — or a recording one in unit tests.
 
-use rustix::fd::OwnedFd;
-use rustix::net::netlink::SocketAddrNetlink;
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
+use berth_sys::{
+    LinuxNetlink, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR, NetlinkProtocol, NetlinkSocket,
+};
 
 pub const RTM_NEWLINK: u16 = 16;
 pub const RTM_DELLINK: u16 = 17;
@@ -15,12 +16,11 @@ pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_NEWROUTE: u16 = 24;
 
 pub const NLM_F_REQUEST: u16 = 0x1;
-pub const NLM_F_ACK: u16 = 0x4;
+pub use berth_sys::NLM_F_ACK;
 pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
 
-const NLMSG_ERROR: u16 = 2;
-const HEADER_LEN: usize = 16;
+const HEADER_LEN: usize = berth_sys::NETLINK_HEADER_LEN;
 /// Marks attributes that hold attributes. rtnetlink does not ask for it; nf_tables' newer
 /// parsers do, and every kernel reads the kind without it.
 const NLA_F_NESTED: u16 = 0x8000;
@@ -108,41 +108,28 @@ impl Message {
 
 /// A netlink socket, acting in the network namespace it was opened in.
 pub struct Netlink {
-    socket: OwnedFd,
+    socket: Box<dyn NetlinkSocket>,
     seq: std::cell::Cell<u32>,
 }
 
 impl Netlink {
     /// An rtnetlink socket in the calling thread's network namespace.
     pub fn open() -> std::io::Result<Self> {
-        // NETLINK_ROUTE is protocol 0: no protocol.
-        Self::open_protocol(None)
+        Ok(Self::over(LinuxNetlink::open(NetlinkProtocol::Route)?))
     }
 
     /// An nfnetlink socket (nf_tables and the rest of netfilter) in the calling thread's
     /// network namespace.
     pub fn open_netfilter() -> std::io::Result<Self> {
-        let netlink = Self::open_protocol(Some(rustix::net::netlink::NETFILTER))?;
-        // A batch the kernel never answers must not hold its caller for good.
-        rustix::net::sockopt::set_socket_timeout(
-            &netlink.socket,
-            rustix::net::sockopt::Timeout::Recv,
-            Some(std::time::Duration::from_secs(5)),
-        )?;
-        Ok(netlink)
+        Ok(Self::over(LinuxNetlink::open(NetlinkProtocol::Netfilter)?))
     }
 
-    fn open_protocol(protocol: Option<rustix::net::Protocol>) -> std::io::Result<Self> {
-        let socket = rustix::net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::RAW,
-            rustix::net::SocketFlags::CLOEXEC,
-            protocol,
-        )?;
-        Ok(Self {
-            socket,
+    /// A client over `socket` — a [`berth_sys::RecordingNetlink`] in tests.
+    pub fn over(socket: impl NetlinkSocket) -> Self {
+        Self {
+            socket: Box::new(socket),
             seq: std::cell::Cell::new(0),
-        })
+        }
     }
 
     /// Sends `messages` in one datagram — an nfnetlink batch, begin and end messages
@@ -191,20 +178,40 @@ impl Netlink {
     }
 
     /// Sends `message` (a get request) and returns the payload of the kernel's answer: the
-    /// fixed header and attributes of the object asked for.
+    /// fixed header and attributes of the object asked for. An answer in parts
+    /// (`NLM_F_MULTI`) is read to its `NLMSG_DONE`, so none of it is left in the socket to
+    /// fill its buffer; the first part is the answer.
     pub fn query(&self, message: Message) -> std::io::Result<Vec<u8>> {
         let seq = self.send(&message, 0)?;
+        let mut answer: Option<Vec<u8>> = None;
         loop {
             let reply = self.receive()?;
             for part in parts(&reply) {
                 if part.seq != seq {
                     continue;
                 }
-                if part.kind == NLMSG_ERROR {
-                    error_of(part.payload)?;
-                    return Err(std::io::Error::other("empty rtnetlink answer"));
+                match part.kind {
+                    NLMSG_ERROR => {
+                        error_of(part.payload)?;
+                        // An acknowledgement ends the answer; there may have been none.
+                        return answer
+                            .ok_or_else(|| std::io::Error::other("empty rtnetlink answer"));
+                    }
+                    NLMSG_DONE => {
+                        // A dump that failed part way says so in its end (a negative errno).
+                        if part.payload.len() >= 4 {
+                            error_of(part.payload)?;
+                        }
+                        return answer
+                            .ok_or_else(|| std::io::Error::other("empty rtnetlink answer"));
+                    }
+                    _ if part.flags & NLM_F_MULTI == 0 => {
+                        return Ok(answer.unwrap_or_else(|| part.payload.to_vec()));
+                    }
+                    _ => {
+                        answer.get_or_insert_with(|| part.payload.to_vec());
+                    }
                 }
-                return Ok(part.payload.to_vec());
             }
         }
     }
@@ -226,18 +233,12 @@ impl Netlink {
 
     /// Sends one datagram to the kernel.
     fn transmit(&self, datagram: &[u8]) -> std::io::Result<()> {
-        rustix::net::sendto(
-            &self.socket,
-            datagram,
-            SendFlags::empty(),
-            &SocketAddrNetlink::new(0, 0),
-        )?;
-        Ok(())
+        self.socket.send(datagram)
     }
 
     fn receive(&self) -> std::io::Result<Vec<u8>> {
         let mut buffer = vec![0u8; 16 * 1024];
-        let (length, _) = rustix::net::recv(&self.socket, &mut buffer, RecvFlags::empty())?;
+        let length = self.socket.recv(&mut buffer)?;
         buffer.truncate(length);
         Ok(buffer)
     }
@@ -246,6 +247,7 @@ impl Netlink {
 /// One message of a datagram.
 struct Part<'a> {
     kind: u16,
+    flags: u16,
     seq: u32,
     payload: &'a [u8],
 }
@@ -261,6 +263,7 @@ fn parts(datagram: &[u8]) -> Vec<Part<'_>> {
         }
         parts.push(Part {
             kind: u16::from_ne_bytes([rest[4], rest[5]]),
+            flags: u16::from_ne_bytes([rest[6], rest[7]]),
             seq: u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]),
             payload: &rest[HEADER_LEN..len],
         });
@@ -297,9 +300,194 @@ pub fn attributes(payload: &[u8], header_len: usize) -> Vec<(u16, &[u8])> {
     found
 }
 
+/// For unit tests: a client over a recording socket, and the bytes the kernel expects
+/// written out independently of [`Message`], so the tests check the builder rather than
+/// repeat it.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use berth_sys::{NetlinkMessage, NetlinkReply, RecordingNetlink};
+
+    use super::{NLA_F_NESTED, Netlink};
+
+    /// A client over a fresh recorder answering with `script`, then acknowledgements.
+    pub fn recorded(
+        script: impl IntoIterator<Item = NetlinkReply>,
+    ) -> (Netlink, Arc<RecordingNetlink>) {
+        let recorder = Arc::new(RecordingNetlink::scripted(script));
+        (Netlink::over(Arc::clone(&recorder)), recorder)
+    }
+
+    /// Attribute `kind` holding `value`, padded to 4 bytes.
+    pub fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&u16::try_from(4 + value.len()).unwrap().to_ne_bytes());
+        bytes.extend_from_slice(&kind.to_ne_bytes());
+        bytes.extend_from_slice(value);
+        bytes.resize(bytes.len().next_multiple_of(4), 0);
+        bytes
+    }
+
+    /// Nested attribute `kind` holding the attributes `inner`.
+    pub fn nest(kind: u16, inner: &[u8]) -> Vec<u8> {
+        let mut bytes = attr(kind | NLA_F_NESTED, inner);
+        bytes.truncate(4 + inner.len());
+        bytes
+    }
+
+    /// A whole message: `nlmsghdr` then `body`.
+    pub fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+        NetlinkMessage {
+            kind,
+            flags,
+            seq,
+            payload: body.to_vec(),
+        }
+        .to_bytes()
+    }
+
+    /// The kernel's answer to get request `seq`: one `RTM_NEWLINK`-like message holding `body`.
+    pub fn answer(kind: u16, seq: u32, body: &[u8]) -> NetlinkReply {
+        NetlinkReply::Datagrams(vec![message(kind, 0, seq, body)])
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use berth_sys::{NetlinkMessage, NetlinkReply};
+
+    use super::testing::{message, recorded};
     use super::*;
+
+    /// An acknowledgement (0) or refusal (`errno`) of message `seq`, as the kernel sends it.
+    fn ack(seq: u32, errno: i32) -> Vec<u8> {
+        let request = NetlinkMessage {
+            kind: RTM_NEWLINK,
+            flags: NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            payload: vec![],
+        };
+        NetlinkMessage::error_for(&request, errno).to_bytes()
+    }
+
+    #[test]
+    fn a_request_asks_for_an_acknowledgement_under_a_fresh_sequence_number() {
+        let (netlink, recorder) = recorded([]);
+        netlink
+            .request(Message::new(RTM_NEWLINK, 0).header(&[0; 16]))
+            .unwrap();
+        netlink
+            .request(Message::new(RTM_DELLINK, 0).header(&[1; 16]))
+            .unwrap();
+        assert_eq!(
+            recorder.sent(),
+            [
+                message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 1, &[0; 16]),
+                message(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, 2, &[1; 16]),
+            ]
+        );
+        assert_eq!(recorder.pending(), 0);
+    }
+
+    #[test]
+    fn a_refusal_is_the_errno_it_carries() {
+        let (netlink, _) = recorded([NetlinkReply::Error(17)]);
+        let error = netlink
+            .request(Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL))
+            .unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(17));
+        assert_eq!(error.kind(), std::io::ErrorKind::AlreadyExists);
+
+        // A get that finds nothing is refused too (ENODEV), not answered empty.
+        let (netlink, _) = recorded([NetlinkReply::Error(19)]);
+        let error = netlink.query(Message::new(RTM_GETLINK, 0)).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(19));
+    }
+
+    #[test]
+    fn answers_to_other_requests_are_passed_over() {
+        // A late answer to an earlier request (seq 9) arrives first.
+        let (netlink, recorder) = recorded([NetlinkReply::Datagrams(vec![
+            ack(9, 17),
+            [ack(8, 0), ack(1, 0)].concat(),
+        ])]);
+        netlink.request(Message::new(RTM_NEWLINK, 0)).unwrap();
+        assert_eq!(recorder.pending(), 0);
+    }
+
+    #[test]
+    fn a_multi_part_answer_is_read_to_its_end() {
+        let multi = |payload: &[u8]| message(RTM_NEWLINK, NLM_F_MULTI, 1, payload);
+        let (netlink, recorder) = recorded([
+            NetlinkReply::Datagrams(vec![
+                [multi(&[1; 16]), multi(&[2; 16])].concat(),
+                [
+                    multi(&[3; 16]),
+                    message(NLMSG_DONE, NLM_F_MULTI, 1, &0i32.to_ne_bytes()),
+                ]
+                .concat(),
+            ]),
+            NetlinkReply::Ack,
+            // A dump cut short says so in its end.
+            NetlinkReply::Datagrams(vec![
+                multi(&[4; 16]),
+                message(NLMSG_DONE, NLM_F_MULTI, 3, &(-4i32).to_ne_bytes()),
+            ]),
+            NetlinkReply::Datagrams(vec![message(NLMSG_DONE, NLM_F_MULTI, 4, &[0; 4])]),
+        ]);
+        let answer = netlink.query(Message::new(RTM_GETLINK, 0)).unwrap();
+        assert_eq!(answer, [1; 16]);
+        // Nothing of it is left for the next request to wade through.
+        assert_eq!(recorder.pending(), 0);
+        netlink.request(Message::new(RTM_NEWLINK, 0)).unwrap();
+
+        let cut = netlink.query(Message::new(RTM_GETLINK, 0)).unwrap_err();
+        assert_eq!(cut.raw_os_error(), Some(4));
+        let empty = netlink.query(Message::new(RTM_GETLINK, 0)).unwrap_err();
+        assert_eq!(empty.to_string(), "empty rtnetlink answer");
+        assert_eq!(recorder.pending(), 0);
+    }
+
+    #[test]
+    fn a_batch_is_one_datagram_awaiting_each_acknowledgement_asked_for() {
+        let batch = || {
+            [
+                Message::new(0x10, 0),
+                Message::new(0x0a0c, NLM_F_ACK),
+                Message::new(0x0a0e, NLM_F_ACK),
+                Message::new(0x11, 0),
+            ]
+        };
+        // The acknowledgements come in two datagrams: both are waited for.
+        let (netlink, recorder) = recorded([NetlinkReply::Datagrams(vec![ack(2, 0), ack(3, 0)])]);
+        netlink.batch(&batch()).unwrap();
+        assert_eq!(recorder.pending(), 0);
+        assert_eq!(
+            recorder.sent(),
+            [[
+                message(0x10, NLM_F_REQUEST, 1, &[]),
+                message(0x0a0c, NLM_F_REQUEST | NLM_F_ACK, 2, &[]),
+                message(0x0a0e, NLM_F_REQUEST | NLM_F_ACK, 3, &[]),
+                message(0x11, NLM_F_REQUEST, 4, &[]),
+            ]
+            .concat()]
+        );
+
+        // A refused begin marker (it asked for no answer) fails the batch all the same.
+        let (netlink, _) = recorded([NetlinkReply::Datagrams(vec![ack(1, 22)])]);
+        assert_eq!(
+            netlink.batch(&batch()).unwrap_err().raw_os_error(),
+            Some(22)
+        );
+
+        // So does an acknowledgement that never comes (the socket's receive timeout).
+        let (netlink, _) = recorded([NetlinkReply::Datagrams(vec![ack(2, 0)])]);
+        assert_eq!(
+            netlink.batch(&batch()).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
+    }
 
     #[test]
     fn messages_carry_their_length_sequence_and_padded_attributes() {

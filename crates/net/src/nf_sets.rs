@@ -49,6 +49,11 @@ impl NfSets {
         })
     }
 
+    /// A client over `netlink` — one over a [`berth_sys::RecordingNetlink`] in tests.
+    pub fn over(netlink: Netlink) -> Self {
+        Self { netlink }
+    }
+
     /// Applies `changes` to the sets of `ip` table `table`: all of them, once committed, or —
     /// on an error — none.
     pub fn apply(&self, table: &str, changes: &[SetChange]) -> std::io::Result<()> {
@@ -104,18 +109,114 @@ fn elements(kind: u16, table: &str, set: &str, addresses: &[Ipv4Addr]) -> Messag
 
 #[cfg(test)]
 mod tests {
+    use berth_sys::NetlinkReply;
+
     use super::*;
+    use crate::netlink::NLM_F_REQUEST;
+    use crate::netlink::testing::{attr, message, nest, recorded};
+
+    fn sets(
+        script: impl IntoIterator<Item = NetlinkReply>,
+    ) -> (NfSets, std::sync::Arc<berth_sys::RecordingNetlink>) {
+        let (netlink, recorder) = recorded(script);
+        (NfSets::over(netlink), recorder)
+    }
+
+    /// The elements attribute holding `addresses`.
+    fn elements_of(addresses: &[[u8; 4]]) -> Vec<u8> {
+        let inner: Vec<u8> = addresses
+            .iter()
+            .flat_map(|address| {
+                nest(
+                    NFTA_LIST_ELEM,
+                    &nest(NFTA_SET_ELEM_KEY, &attr(NFTA_DATA_VALUE, address)),
+                )
+            })
+            .collect();
+        nest(NFTA_SET_ELEM_LIST_ELEMENTS, &inner)
+    }
 
     #[test]
     fn nothing_to_change_sends_nothing() {
-        // No socket needed: an empty change list returns before sending.
         let changes = [SetChange {
             set: "tasks".into(),
             ..SetChange::default()
         }];
-        let sets = NfSets {
-            netlink: Netlink::open_netfilter().expect("a netfilter socket"),
-        };
+        let (sets, recorder) = sets([]);
         sets.apply("no_such_table", &changes).unwrap();
+        sets.apply("no_such_table", &[]).unwrap();
+        assert!(recorder.sent().is_empty());
+    }
+
+    #[test]
+    fn removals_then_additions_go_in_one_batch() {
+        let (sets, recorder) = sets([]);
+        let changes = [SetChange {
+            set: "sg-1".into(),
+            add: vec![Ipv4Addr::new(10, 99, 0, 5), Ipv4Addr::new(10, 99, 0, 6)],
+            remove: vec![Ipv4Addr::new(10, 99, 0, 7)],
+        }];
+        sets.apply("berth", &changes).unwrap();
+        let names = [
+            &[NFPROTO_IPV4, 0, 0, 0][..],
+            &attr(NFTA_SET_ELEM_LIST_TABLE, b"berth\0"),
+            &attr(NFTA_SET_ELEM_LIST_SET, b"sg-1\0"),
+        ]
+        .concat();
+        // The batch markers name nf_tables in res_id, big-endian.
+        let marker = [0, 0, 0, NFNL_SUBSYS_NFTABLES as u8];
+        let expected = [
+            message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 1, &marker),
+            message(
+                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELSETELEM,
+                NLM_F_REQUEST | NLM_F_ACK,
+                2,
+                &[&names[..], &elements_of(&[[10, 99, 0, 7]])].concat(),
+            ),
+            message(
+                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM,
+                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+                3,
+                &[&names[..], &elements_of(&[[10, 99, 0, 5], [10, 99, 0, 6]])].concat(),
+            ),
+            message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 4, &marker),
+        ]
+        .concat();
+        assert_eq!(recorder.sent(), [expected]);
+        assert_eq!(recorder.pending(), 0);
+    }
+
+    #[test]
+    fn many_addresses_are_split_across_messages_of_one_batch() {
+        let (sets, recorder) = sets([]);
+        let add: Vec<Ipv4Addr> = (0..2500u32)
+            .map(|n| Ipv4Addr::from(0x0a00_0000 + n))
+            .collect();
+        let changes = [SetChange {
+            set: "big".into(),
+            add,
+            remove: vec![],
+        }];
+        sets.apply("berth", &changes).unwrap();
+        assert_eq!(recorder.sent().len(), 1);
+        let kinds: Vec<u16> = recorder.sent_messages().iter().map(|m| m.kind).collect();
+        let new = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
+        assert_eq!(
+            kinds,
+            [NFNL_MSG_BATCH_BEGIN, new, new, new, NFNL_MSG_BATCH_END]
+        );
+    }
+
+    #[test]
+    fn a_refused_removal_fails_the_batch_with_its_errno() {
+        // ENOENT: the address to remove is not in the set.
+        let (sets, _) = sets([NetlinkReply::Error(2)]);
+        let changes = [SetChange {
+            set: "sg-1".into(),
+            add: vec![],
+            remove: vec![Ipv4Addr::new(10, 99, 0, 7)],
+        }];
+        let error = sets.apply("berth", &changes).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
     }
 }

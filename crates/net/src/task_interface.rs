@@ -99,3 +99,75 @@ pub fn address(task: &Netlink, interface: &TaskInterface<'_>) -> std::io::Result
         .map_err(step(format!("route through {}", interface.gateway)))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use berth_sys::NetlinkReply;
+
+    use super::*;
+    use crate::netlink::testing::{answer, attr, recorded};
+    use crate::netlink::{RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE};
+
+    /// An `RTM_NEWLINK` answer naming interface `index`.
+    fn link(seq: u32, index: u32) -> NetlinkReply {
+        let mut ifinfomsg = [0u8; 16];
+        ifinfomsg[4..8].copy_from_slice(&index.to_ne_bytes());
+        answer(RTM_NEWLINK, seq, &ifinfomsg)
+    }
+
+    fn interface() -> TaskInterface<'static> {
+        TaskInterface {
+            bridge: "berth0",
+            host_interface: "vb1",
+            address: Ipv4Addr::new(10, 99, 0, 5),
+            prefix_len: 24,
+            gateway: Ipv4Addr::new(10, 99, 0, 1),
+            mac: [0x0a, 0x58, 10, 99, 0, 5],
+        }
+    }
+
+    #[test]
+    fn wiring_makes_the_veth_on_the_host_and_addresses_eth0_in_the_task() {
+        let (host, host_recorder) = recorded([NetlinkReply::Ack, link(2, 11), link(3, 3)]);
+        let (task, task_recorder) = recorded([link(1, 2)]);
+        let namespace = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(
+            wire(&host, &task, namespace.as_fd(), &interface()).unwrap(),
+            11
+        );
+        let kinds = |recorder: &berth_sys::RecordingNetlink| -> Vec<u16> {
+            recorder.sent_messages().iter().map(|m| m.kind).collect()
+        };
+        // Create, find both ends' indexes, attach; then in the task: find eth0, up with its
+        // MAC, address, route.
+        assert_eq!(
+            kinds(&host_recorder),
+            [RTM_NEWLINK, RTM_GETLINK, RTM_GETLINK, RTM_NEWLINK]
+        );
+        assert_eq!(
+            kinds(&task_recorder),
+            [RTM_GETLINK, RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE]
+        );
+        // The attach names the host end and the bridge's index.
+        let attach = &host_recorder.sent_messages()[3].payload;
+        assert_eq!(attach[4..8], 11u32.to_ne_bytes());
+        let master = attr(10, &3u32.to_ne_bytes()); // IFLA_MASTER
+        assert!(attach.windows(master.len()).any(|w| w == master));
+    }
+
+    #[test]
+    fn a_failed_step_says_which_and_keeps_its_error() {
+        let (host, recorder) = recorded([NetlinkReply::Error(17)]);
+        let namespace = std::fs::File::open("/dev/null").unwrap();
+        let error = make_veth(&host, namespace.as_fd(), "vb1", "berth0").unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(
+            error.to_string().starts_with("create the veth vb1: "),
+            "{error}"
+        );
+        // Nothing after the failed step is sent.
+        assert_eq!(recorder.sent().len(), 1);
+    }
+}
