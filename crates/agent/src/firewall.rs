@@ -187,15 +187,18 @@ impl Firewall {
     }
 }
 
-/// Removes the rules of `bridge` and the bridge itself, when no task is left on the node
-/// (berth stopping cleanly leaves nothing behind; tasks that outlive it keep both).
-pub fn release(backend: Option<Backend>, bridge: &str) {
+/// Removes the rules of `bridge`, and the bridge itself if `delete_bridge`, when no task is
+/// left on the node (berth stopping cleanly leaves nothing behind; tasks that outlive it keep
+/// both). The rules are always this node's: it swaps in the whole table while it holds the
+/// bridge. The bridge may not be: one the node found rather than made (an operator's, one
+/// another berth left) stays.
+pub fn release(backend: Option<Backend>, bridge: &str, delete_bridge: bool) {
     if let Some(backend) = backend
         && let Err(error) = firewall::remove(backend, bridge)
     {
         tracing::warn!(%error, "cannot remove the firewall rules");
     }
-    if let Err(error) = berth_net::delete_bridge(bridge) {
+    if delete_bridge && let Err(error) = berth_net::delete_bridge(bridge) {
         tracing::warn!(%error, bridge, "cannot delete the bridge");
     }
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod client;
 mod data_dir;
+mod host_claims;
 mod image_cmd;
 mod local_node;
 mod node_images;

@@ -13,6 +13,7 @@ use berth_sys::{LinuxMounter, Mounter};
 
 use crate::cli::UpConfig;
 use crate::data_dir;
+use crate::host_claims::{self, Claim, ClaimError, HeldClaim};
 use crate::local_node::LocalControl;
 use crate::node_images::NodeImages;
 use crate::node_logs::NodeLogs;
@@ -22,6 +23,9 @@ const RUN_DIR_MIB: u64 = 256;
 
 pub fn run(config: UpConfig) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&config.data_dir)?;
+    // Before anything touches the network, and held until the bridge is released below: no
+    // other server may take this bridge or range while this one uses them.
+    let _claim = claim_host(&config)?;
     let store = Arc::new(
         EmbeddedStore::open(&config.data_dir.join("state.redb"))
             .context("cannot open berth's state")?,
@@ -45,6 +49,8 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
             "runtime state stays on the data directory's filesystem"
         ),
     }
+    // Asked before the agent makes the bridge: one that is there already may not be ours.
+    let bridge_is_ours = host_claims::bridge_is_ours(&run_dir, &config.bridge);
     let agent_config = AgentConfig {
         tasks_dir: config.data_dir.join("tasks"),
         run_dir: run_dir.clone(),
@@ -78,11 +84,34 @@ pub fn run(config: UpConfig) -> anyhow::Result<()> {
     // The last handle: dropping it waits for the writer to finish and closes the database.
     drop(store);
     if !tasks_left(&run_dir) {
-        berth_agent::firewall::release(config.firewall, &config.bridge);
+        berth_agent::firewall::release(config.firewall, &config.bridge, bridge_is_ours);
+        if bridge_is_ours {
+            host_claims::forget_bridge(&run_dir);
+        }
     }
     release_run_dir(&run_dir);
     tracing::info!("berth up stopped");
     Ok(())
+}
+
+/// Claims this server's bridge and VPC range on the machine, or refuses to start when another
+/// server holds either. Without the right to make the claims directory (not root: no bridge
+/// either) it goes on unclaimed.
+fn claim_host(config: &UpConfig) -> anyhow::Result<Option<HeldClaim>> {
+    let ours = Claim::ours(&config.data_dir, &config.bridge, config.network.vpc_cidr);
+    match host_claims::take(std::path::Path::new(host_claims::CLAIMS_DIR), ours) {
+        Ok(claim) => Ok(Some(claim)),
+        Err(ClaimError::Io { what, source })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            tracing::warn!(
+                error = %format!("{what}: {source}"),
+                "cannot claim the bridge and VPC range: another berth up may use them too"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Unmounts the runtime state's tmpfs when no task is left on it (tasks keep running without

@@ -1,7 +1,7 @@
 //! `berth up` as a process: durability across `kill -9`, the data-directory lock, clean
 //! shutdown on SIGTERM, and the AWS JSON protocol's error cases over raw HTTP.
 
-use berth_testsupport::{Berth, register_fargate, spawn_up};
+use berth_testsupport::{Berth, register_fargate};
 
 fn berth() -> Berth {
     Berth::start(env!("CARGO_BIN_EXE_berth"))
@@ -59,7 +59,7 @@ async fn acknowledged_writes_survive_kill_9() {
 #[test]
 fn a_second_berth_up_on_the_same_data_dir_is_refused() {
     let berth = berth();
-    let refused = spawn_up(berth.binary(), berth.data_dir(), "127.0.0.1:0").unwrap_err();
+    let refused = berth.spawn_again().unwrap_err();
     assert!(
         refused.contains("is already using the data directory"),
         "{refused}"
@@ -73,7 +73,7 @@ fn a_second_berth_up_on_the_same_data_dir_is_refused() {
 fn sigterm_stops_cleanly_and_releases_the_lock() {
     let mut berth = berth();
     assert_eq!(berth.terminate(), Some(0));
-    let (mut again, _) = spawn_up(berth.binary(), berth.data_dir(), "127.0.0.1:0").unwrap();
+    let (mut again, _) = berth.spawn_again().unwrap();
     again.kill().unwrap();
     again.wait().unwrap();
 }

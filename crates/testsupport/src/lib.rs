@@ -150,6 +150,11 @@ impl Berth {
         &self.endpoint
     }
 
+    /// The server's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
@@ -182,6 +187,19 @@ impl Berth {
     pub fn restart(&mut self) {
         self.kill9();
         self.launch();
+    }
+
+    /// Starts another `berth up` on this server's data directory with its flags (bridge and
+    /// VPC range included, so that no other server on the machine is in its way); returns it
+    /// with its endpoint, or what it said before exiting.
+    pub fn spawn_again(&self) -> Result<(Child, String), String> {
+        spawn_up_with(
+            &self.binary,
+            self.data_dir.path(),
+            "127.0.0.1:0",
+            &self.extra_args,
+            &self.extra_env,
+        )
     }
 
     /// Runs a `berth` client command against this server; returns its output.
@@ -411,6 +429,18 @@ pub fn register_fargate_with(
 /// printed its ready line, or what it said before exiting.
 pub fn spawn_up(binary: &Path, data_dir: &Path, listen: &str) -> Result<(Child, String), String> {
     spawn_up_with(binary, data_dir, listen, &[], &[])
+}
+
+/// Like `spawn_up`, with more `berth up` flags (a second server's `--bridge` and
+/// `--vpc-cidr`, which `spawn_up` leaves at their defaults).
+pub fn spawn_up_with_args(
+    binary: &Path,
+    data_dir: &Path,
+    listen: &str,
+    args: &[&str],
+) -> Result<(Child, String), String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    spawn_up_with(binary, data_dir, listen, &args, &[])
 }
 
 fn spawn_up_with(
