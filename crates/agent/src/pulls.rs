@@ -2,12 +2,16 @@
 //! that start at once and need one image share one trip to its registry, as Docker shares a
 //! pull in progress. A finished pull is not reused — the next task asks the registry again, as
 //! ECS's default pull behavior wants.
+//!
+//! An image name is read as the image store resolves it (a short name means the local,
+//! imported image when there is one), and an imported image is never pulled, whatever the
+//! behavior: no registry has it, and a registry's image of the same name is another image.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use berth_image::{ImageRecord, ImageStore};
+use berth_image::{ImageRecord, ImageSource, ImageStore};
 use tokio::sync::OnceCell;
 
 use crate::PullBehavior;
@@ -32,16 +36,24 @@ pub type SharedPulls = InFlight<Outcome>;
 
 impl SharedPulls {
     /// The image as `behavior` says: pulled (sharing a pull of it in progress), or the copy
-    /// stored on this node; else why not.
+    /// stored on this node; else why not. An imported image is always the stored copy.
     pub async fn obtain(
         &self,
         images: &ImageStore,
         behavior: PullBehavior,
         image: &str,
     ) -> Outcome {
+        // Pulled and looked up as one reference: a short name that means a local image is
+        // never pulled from Docker Hub meanwhile. A reference that does not parse is pulled
+        // as written, so that the pull's error says why.
+        let image = images
+            .resolve(image)
+            .map_or_else(|_| image.to_owned(), |r| r.to_string());
+        let image = image.as_str();
         let stored = || images.get(image).ok();
-        if matches!(behavior, PullBehavior::Once | PullBehavior::PreferCached)
-            && let Some(record) = stored()
+        if let Some(record) = stored()
+            && (record.source == ImageSource::Imported
+                || matches!(behavior, PullBehavior::Once | PullBehavior::PreferCached))
         {
             return Ok(record);
         }

@@ -87,14 +87,14 @@ fn imports_both_archive_kinds_through_the_cli() {
         let out = berth.cli(&["image", "import", archive.to_str().unwrap(), "--tag", tag]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(
-            text(&out.stdout).contains(&format!("Imported docker.io/{tag}")),
+            text(&out.stdout).contains(&format!("Imported localhost/{tag}")),
             "{}",
             text(&out.stdout)
         );
     }
     let listed = text(&berth.cli(&["image", "ls"]).stdout);
     assert!(
-        listed.contains("docker.io/local/oci:v1") && listed.contains("docker.io/local/docker:v1"),
+        listed.contains("localhost/local/oci:v1") && listed.contains("localhost/local/docker:v1"),
         "{listed}"
     );
 

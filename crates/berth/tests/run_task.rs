@@ -152,12 +152,48 @@ async fn a_missing_image_stops_the_task_with_cannot_pull() {
         task.stop_code().map(|c| c.as_str()),
         Some("TaskFailedToStart")
     );
-    assert!(
-        task.containers()[0]
-            .reason()
-            .unwrap_or_default()
-            .contains("not found")
+    // The missing tag, said once, in berth's words.
+    let repository = missing.trim_end_matches(":missing");
+    assert_eq!(
+        reason,
+        format!(
+            "CannotPullContainerError: pull image {missing}: tag missing not found in {repository}"
+        )
     );
+    assert_eq!(task.containers()[0].reason(), Some(reason));
+}
+
+#[tokio::test]
+async fn a_missing_executable_stops_the_task_with_cannot_start_naming_it() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    for (family, command, reason) in [
+        (
+            "absolute",
+            "/bin/nonexistent",
+            "CannotStartContainerError: executable '/bin/nonexistent' not found",
+        ),
+        (
+            "on-path",
+            "nonexistent",
+            "CannotStartContainerError: executable 'nonexistent' not found in $PATH",
+        ),
+    ] {
+        register(
+            &ecs,
+            family,
+            ContainerDefinition::builder()
+                .name("app")
+                .image(&setup.image)
+                .command(command)
+                .build(),
+        )
+        .await;
+        let arn = run(&ecs, family, None).await;
+        let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+        assert_eq!(task.stopped_reason(), Some(reason), "{task:?}");
+        assert_eq!(task.containers()[0].reason(), Some(reason), "{task:?}");
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use berth_sys::Mounter;
 use crate::digest::Digest;
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{Registry, RegistryConfig};
-use crate::store::{self, ImageRecord, Index, Paths};
+use crate::store::{self, ImageRecord, ImageSource, Index, Paths};
 
 /// Why the image store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,7 @@ pub(crate) struct StoredImage<'a> {
     pub config: &'a [u8],
     pub layers: &'a [Digest],
     pub size: u64,
+    pub source: ImageSource,
 }
 
 /// What a prune removed.
@@ -134,9 +135,22 @@ impl ImageStore {
         self.lock_index().images.values().map(summary).collect()
     }
 
-    /// One stored image.
+    /// The reference `text` names here: a short name (no registry: `team/app:v3`) names the
+    /// local image (`localhost/team/app:v3`, what an import without a registry stores) when
+    /// one is stored, else Docker Hub's (`docker.io/team/app:v3`), as podman resolves short
+    /// names against local storage first. A reference naming its registry is itself.
+    pub fn resolve(&self, text: &str) -> Result<Reference, ReferenceError> {
+        if let Some(local) = Reference::local(text)?
+            && self.lock_index().images.contains_key(&local.to_string())
+        {
+            return Ok(local);
+        }
+        Reference::parse(text)
+    }
+
+    /// One stored image, by a reference as [`resolve`](Self::resolve) reads it.
     pub fn get(&self, reference: &str) -> Result<ImageRecord, ImageError> {
-        let reference = Reference::parse(reference)?.to_string();
+        let reference = self.resolve(reference)?.to_string();
         self.lock_index()
             .images
             .get(&reference)
@@ -147,7 +161,7 @@ impl ImageStore {
     /// Removes an image's record, refusing while a root filesystem uses it; its layers and
     /// blobs stay until `prune`.
     pub fn remove(&self, reference: &str) -> Result<ImageSummary, ImageError> {
-        let reference = Reference::parse(reference)?.to_string();
+        let reference = self.resolve(reference)?.to_string();
         let mut index = self.lock_index();
         let Some(record) = index.images.get(&reference).cloned() else {
             return Err(ImageError::NotFound(reference));
@@ -300,6 +314,7 @@ impl ImageStore {
             size: image.size,
             pulled_at: berth_model::Timestamp::now(),
             last_used_at: None,
+            source: image.source,
         };
         self.record(record.clone())?;
         Ok(record)

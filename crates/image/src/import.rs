@@ -15,7 +15,7 @@ use crate::manifest::{
 };
 use crate::pull::chain;
 use crate::reference::{Reference, ReferenceError};
-use crate::store::ImageRecord;
+use crate::store::{ImageRecord, ImageSource};
 use crate::unpack::unpack_layer;
 
 /// Why an archive could not be imported.
@@ -64,7 +64,7 @@ impl ImageStore {
         mut chunks: tokio::sync::mpsc::Receiver<Result<hyper::body::Bytes, String>>,
         tag: &str,
     ) -> Result<ImageRecord, ImportError> {
-        Reference::parse(tag)?;
+        Reference::parse_local(tag)?;
         let spool = self.paths.tmp_path("upload");
         let result = async {
             let mut file = tokio::fs::File::create(&spool).await?;
@@ -82,9 +82,11 @@ impl ImageStore {
         result
     }
 
-    /// Imports the archive at `archive` as image `tag`; returns its record.
+    /// Imports the archive at `archive` as image `tag`; returns its record. A tag without a
+    /// registry is local (`team/app:v3` is stored as `localhost/team/app:v3`): an imported
+    /// image did not come from Docker Hub and must never be mistaken for its namesake there.
     pub async fn import(&self, archive: &Path, tag: &str) -> Result<ImageRecord, ImportError> {
-        let reference = Reference::parse(tag)?;
+        let reference = Reference::parse_local(tag)?;
         let extracted = self.paths.tmp_path("import");
         let result = self.import_from(archive, &extracted, &reference).await;
         let _ = std::fs::remove_dir_all(&extracted);
@@ -165,6 +167,7 @@ impl ImageStore {
             config: &config_bytes,
             layers: &config.rootfs.diff_ids,
             size,
+            source: ImageSource::Imported,
         };
         let record = self.commit_image(stored)?;
         tracing::info!(image = %record.reference, "image imported");

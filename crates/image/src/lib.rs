@@ -21,4 +21,4 @@ pub use pull::chain as error_chain;
 pub use pull::{Progress, PullError, PullFailure};
 pub use reference::Reference;
 pub use rootfs::{Rootfs, RootfsError};
-pub use store::ImageRecord;
+pub use store::{ImageRecord, ImageSource};

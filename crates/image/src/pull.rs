@@ -20,7 +20,7 @@ use crate::manifest::{
 };
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{BODY_STALL_TIMEOUT, Endpoint, FetchError};
-use crate::store::{self, ImageRecord};
+use crate::store::{self, ImageRecord, ImageSource};
 use crate::unpack::{UnpackError, unpack_layer};
 
 /// Attempts at one layer when the connection fails mid-download.
@@ -208,6 +208,7 @@ impl ImageStore {
             config: &config_bytes,
             layers: &config.rootfs.diff_ids,
             size,
+            source: ImageSource::Pulled,
         };
         let record = self
             .commit_image(stored)

@@ -1,6 +1,12 @@
 //! Image references, normalized as Docker does: `nginx` is
 //! `docker.io/library/nginx:latest`; `host:port/repo:tag`, `repo@sha256:...` and
 //! `repo:tag@sha256:...` keep their registry, tag and digest.
+//!
+//! A name without a registry (a short name) has a second meaning, as in podman: images
+//! imported from archives without a registry in their tag are stored under [`LOCAL`]
+//! (`team/app:v3` → `localhost/team/app:v3`), and a short name names that local image when
+//! one is stored, else Docker Hub's ([`Reference::local`] gives the local candidate; the
+//! image store decides).
 
 use std::fmt;
 
@@ -9,6 +15,9 @@ use crate::digest::{Digest, DigestError};
 /// The registry an unqualified reference names.
 pub const DOCKER_HUB: &str = "docker.io";
 const DEFAULT_TAG: &str = "latest";
+/// The registry of images that came from archives, not from a registry: no registry is asked
+/// for them.
+pub const LOCAL: &str = "localhost";
 
 /// A normalized image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,9 +92,7 @@ impl Reference {
             return Err(ReferenceError::InvalidTag(text.to_owned()));
         }
         let (registry, repository) = match name.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
+            Some((first, rest)) if is_registry_component(first) => {
                 (first.to_owned(), rest.to_owned())
             }
             _ => (DOCKER_HUB.to_owned(), name.to_owned()),
@@ -118,6 +125,28 @@ impl Reference {
         })
     }
 
+    /// Parses `text` as the tag of an imported image: one without a registry is local
+    /// (`team/app:v3` → `localhost/team/app:v3`, never `docker.io/...`), so it is never
+    /// confused with, or replaced by, an image of the same name on Docker Hub.
+    pub fn parse_local(text: &str) -> Result<Self, ReferenceError> {
+        match Self::local(text)? {
+            Some(local) => Ok(local),
+            None => Self::parse(text),
+        }
+    }
+
+    /// The local image (`localhost/...`) a short name (`team/app:v3`, no registry) may mean;
+    /// `None` for a reference that names its registry.
+    pub fn local(text: &str) -> Result<Option<Self>, ReferenceError> {
+        let text = text.trim();
+        if names_registry(text) {
+            return Ok(None);
+        }
+        // Validated as given, so that errors quote what the user wrote.
+        Self::parse(text)?;
+        Self::parse(&format!("{LOCAL}/{text}")).map(Some)
+    }
+
     /// What to ask the registry's manifest endpoint for: the digest when pinned, else the tag.
     pub fn manifest_reference(&self) -> String {
         match (&self.digest, &self.tag) {
@@ -144,6 +173,18 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// Docker's rule: the first component is a registry host when it has a '.' or a ':' (a
+/// port), or is `localhost`.
+fn is_registry_component(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == LOCAL
+}
+
+/// True when `text` names its registry (`ghcr.io/...`, `localhost/...`, `host:5000/...`).
+fn names_registry(text: &str) -> bool {
+    text.split_once('/')
+        .is_some_and(|(first, _)| is_registry_component(first))
 }
 
 fn is_valid_tag(tag: &str) -> bool {
@@ -239,6 +280,39 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn short_names_have_a_local_meaning_and_qualified_ones_none() {
+        let local = |text: &str| Reference::local(text).unwrap().map(|r| r.to_string());
+        assert_eq!(
+            local("team/app:v3").as_deref(),
+            Some("localhost/team/app:v3")
+        );
+        assert_eq!(local("app").as_deref(), Some("localhost/app:latest"));
+        assert_eq!(
+            local(&format!("app@{D}")),
+            Some(format!("localhost/app@{D}"))
+        );
+        for qualified in [
+            "docker.io/team/app:v3",
+            "localhost/team/app:v3",
+            "127.0.0.1:5000/team/app",
+            "ghcr.io/team/app",
+        ] {
+            assert_eq!(local(qualified), None, "{qualified}");
+        }
+        assert!(Reference::local("Team/App").is_err());
+        assert_eq!(
+            Reference::parse_local("team/app:v3").unwrap().to_string(),
+            "localhost/team/app:v3"
+        );
+        assert_eq!(
+            Reference::parse_local("docker.io/team/app:v3")
+                .unwrap()
+                .to_string(),
+            "docker.io/team/app:v3"
+        );
     }
 
     #[test]

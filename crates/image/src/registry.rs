@@ -53,13 +53,37 @@ pub enum FetchError {
         /// What went wrong last.
         reason: String,
     },
-    /// 404.
-    #[error("{what} not found: {detail}")]
-    NotFound {
-        /// What was asked for.
-        what: String,
-        /// The registry's words.
-        detail: String,
+    /// 404 with `NAME_UNKNOWN`: the registry has no such repository.
+    #[error("repository {repository} not found")]
+    RepositoryNotFound {
+        /// `registry/repository`.
+        repository: String,
+    },
+    /// 404 for a tag (`MANIFEST_UNKNOWN`): the repository is there, the tag is not. Said
+    /// apart from a missing repository because the fix differs (a typo in the tag, a push
+    /// that has not happened yet).
+    #[error("tag {tag} not found in {repository}")]
+    TagNotFound {
+        /// `registry/repository`.
+        repository: String,
+        /// The tag asked for.
+        tag: String,
+    },
+    /// 404 for a manifest asked for by digest.
+    #[error("manifest {digest} not found in {repository}")]
+    ManifestNotFound {
+        /// `registry/repository`.
+        repository: String,
+        /// The digest asked for.
+        digest: String,
+    },
+    /// 404 for a blob (`BLOB_UNKNOWN`): a manifest names content the registry does not have.
+    #[error("blob {digest} not found in {repository}")]
+    BlobNotFound {
+        /// `registry/repository`.
+        repository: String,
+        /// The blob's digest.
+        digest: String,
     },
     /// 401/403 after the auth flow.
     #[error("pull access denied for {repository} on {registry}: {detail}")]
@@ -98,6 +122,17 @@ pub struct Endpoint {
     pub base: String,
     /// The host whose credentials apply.
     pub host: String,
+}
+
+/// What a GET asks for, so that a 404 can say which thing is missing.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    /// A manifest, by tag or digest.
+    Manifest(&'a str),
+    /// A blob, by digest.
+    Blob(&'a Digest),
+    /// The repository's tag list: a 404 means no such repository.
+    Tags,
 }
 
 /// A fetched manifest.
@@ -203,7 +238,13 @@ impl Registry {
             let path = format!("/v2/{repository}/manifests/{reference}");
             let attempt = async {
                 let response = self
-                    .get(&endpoint, repository, &path, Some(ACCEPTED_MANIFESTS))
+                    .get(
+                        &endpoint,
+                        repository,
+                        &path,
+                        Target::Manifest(reference),
+                        Some(ACCEPTED_MANIFESTS),
+                    )
                     .await?;
                 let content_type = response
                     .headers()
@@ -219,6 +260,15 @@ impl Registry {
             };
             match attempt.await {
                 Ok(found) => return Ok(found),
+                // Distribution registries answer MANIFEST_UNKNOWN for a tag of a repository
+                // they do not have, too: its tag list tells the two apart.
+                Err(FetchError::TagNotFound {
+                    repository: name,
+                    tag,
+                }) if self.has_no_repository(&endpoint, repository).await => {
+                    tracing::debug!(endpoint = %endpoint.base, %tag, "no such repository");
+                    last_error = Some(FetchError::RepositoryNotFound { repository: name });
+                }
                 Err(error) => {
                     tracing::debug!(endpoint = %endpoint.base, %error, "manifest fetch failed");
                     last_error = Some(error);
@@ -231,6 +281,17 @@ impl Registry {
         }))
     }
 
+    /// True when `endpoint` says it has no repository `repository` (its tag list is a 404);
+    /// false when it has one, or says anything else.
+    async fn has_no_repository(&self, endpoint: &Endpoint, repository: &str) -> bool {
+        let path = format!("/v2/{repository}/tags/list");
+        matches!(
+            self.get(endpoint, repository, &path, Target::Tags, None)
+                .await,
+            Err(FetchError::RepositoryNotFound { .. })
+        )
+    }
+
     /// Starts downloading blob `digest` of `repository` from `endpoint`; read the body from
     /// the response.
     pub async fn fetch_blob(
@@ -240,7 +301,8 @@ impl Registry {
         digest: &Digest,
     ) -> Result<Response<Incoming>, FetchError> {
         let path = format!("/v2/{repository}/blobs/{digest}");
-        self.get(endpoint, repository, &path, None).await
+        self.get(endpoint, repository, &path, Target::Blob(digest), None)
+            .await
     }
 
     /// GET with authentication, redirects and retries; returns a 2xx response or the error.
@@ -249,6 +311,7 @@ impl Registry {
         endpoint: &Endpoint,
         repository: &str,
         path: &str,
+        target: Target<'_>,
         accept: Option<&str>,
     ) -> Result<Response<Incoming>, FetchError> {
         let scope = format!("repository:{repository}:pull");
@@ -332,21 +395,22 @@ impl Registry {
                 backoff(attempt).await;
                 continue;
             }
-            let detail = error_detail(response).await;
+            let errors = error_detail(response).await;
             return Err(match status {
-                StatusCode::NOT_FOUND => FetchError::NotFound {
-                    what: format!("{}/{repository}", endpoint.host),
-                    detail,
-                },
+                StatusCode::NOT_FOUND => not_found(
+                    format!("{}/{repository}", endpoint.host),
+                    target,
+                    &errors.codes,
+                ),
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchError::Unauthorized {
                     registry: endpoint.host.clone(),
                     repository: repository.to_owned(),
-                    detail,
+                    detail: errors.words,
                 },
                 _ => FetchError::Status {
                     registry: endpoint.host.clone(),
                     status: status.as_u16(),
-                    detail,
+                    detail: errors.words,
                 },
             });
         }
@@ -476,8 +540,40 @@ async fn read_limited(
     Ok(bytes)
 }
 
+/// What a 404 means, in berth's words only: the registry's own message for these codes
+/// ("manifest unknown") says less than the variant does, so it is not repeated.
+fn not_found(repository: String, target: Target<'_>, codes: &[String]) -> FetchError {
+    if codes.iter().any(|c| c == "NAME_UNKNOWN") {
+        return FetchError::RepositoryNotFound { repository };
+    }
+    match target {
+        // Tags cannot hold a ':', digests always do.
+        Target::Manifest(digest) if digest.contains(':') => FetchError::ManifestNotFound {
+            repository,
+            digest: digest.to_owned(),
+        },
+        Target::Manifest(tag) => FetchError::TagNotFound {
+            repository,
+            tag: tag.to_owned(),
+        },
+        Target::Blob(digest) => FetchError::BlobNotFound {
+            repository,
+            digest: digest.to_string(),
+        },
+        Target::Tags => FetchError::RepositoryNotFound { repository },
+    }
+}
+
+/// A registry's error body, read.
+struct RegistryErrors {
+    /// The Distribution API's error codes (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, ...).
+    codes: Vec<String>,
+    /// The registry's own words, for errors whose code says too little.
+    words: String,
+}
+
 /// The registry's own words from an error body (`{"errors":[{"code","message"}]}`).
-async fn error_detail(response: Response<Incoming>) -> String {
+async fn error_detail(response: Response<Incoming>) -> RegistryErrors {
     let status = response.status();
     let body = response
         .into_body()
@@ -494,28 +590,43 @@ async fn error_detail(response: Response<Incoming>) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    match serde_json::from_slice::<Errors>(&body) {
-        Ok(errors) if !errors.errors.is_empty() => errors
-            .errors
-            .iter()
-            .map(|e| {
-                let code = e
-                    .code
-                    .as_deref()
-                    .unwrap_or("ERROR")
-                    .to_ascii_lowercase()
-                    .replace('_', " ");
-                match &e.message {
-                    Some(m) if !m.is_empty() => format!("{code}: {m}"),
-                    _ => code,
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
+    let words = match serde_json::from_slice::<Errors>(&body) {
+        Ok(errors) if !errors.errors.is_empty() => {
+            let codes = errors
+                .errors
+                .iter()
+                .filter_map(|e| e.code.clone())
+                .collect();
+            let words = errors
+                .errors
+                .iter()
+                .map(|e| {
+                    let code = e
+                        .code
+                        .as_deref()
+                        .unwrap_or("ERROR")
+                        .to_ascii_lowercase()
+                        .replace('_', " ");
+                    match &e.message {
+                        // "unauthorized: unauthorized" says it twice.
+                        Some(m) if !m.is_empty() && !m.eq_ignore_ascii_case(&code) => {
+                            format!("{code}: {m}")
+                        }
+                        _ => code,
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return RegistryErrors { codes, words };
+        }
         _ => status
             .canonical_reason()
             .unwrap_or("error")
             .to_ascii_lowercase(),
+    };
+    RegistryErrors {
+        codes: Vec::new(),
+        words,
     }
 }
 
@@ -534,6 +645,50 @@ pub fn is_loopback(registry: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_404_says_what_is_missing_once() {
+        let repository = || "127.0.0.1:5000/team/app".to_owned();
+        let codes = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let digest = Digest::of(b"");
+        let cases = [
+            (
+                not_found(
+                    repository(),
+                    Target::Manifest("nope"),
+                    &codes(&["MANIFEST_UNKNOWN"]),
+                ),
+                "tag nope not found in 127.0.0.1:5000/team/app".to_owned(),
+            ),
+            (
+                not_found(
+                    repository(),
+                    Target::Manifest("nope"),
+                    &codes(&["NAME_UNKNOWN"]),
+                ),
+                "repository 127.0.0.1:5000/team/app not found".to_owned(),
+            ),
+            (
+                not_found(repository(), Target::Manifest(&digest.to_string()), &[]),
+                format!("manifest {digest} not found in 127.0.0.1:5000/team/app"),
+            ),
+            (
+                not_found(
+                    repository(),
+                    Target::Blob(&digest),
+                    &codes(&["BLOB_UNKNOWN"]),
+                ),
+                format!("blob {digest} not found in 127.0.0.1:5000/team/app"),
+            ),
+            (
+                not_found(repository(), Target::Tags, &[]),
+                "repository 127.0.0.1:5000/team/app not found".to_owned(),
+            ),
+        ];
+        for (error, words) in cases {
+            assert_eq!(error.to_string(), words);
+        }
+    }
 
     #[test]
     fn loopback_registries_are_plain_http_others_https() {

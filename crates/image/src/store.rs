@@ -40,6 +40,22 @@ pub struct ImageRecord {
     /// When a root filesystem last used it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
+    /// Where it came from. Records written before berth kept this have none and read as
+    /// pulled, which is what they were treated as.
+    #[serde(default)]
+    pub source: ImageSource,
+}
+
+/// Where a stored image came from, which decides whether a registry is ever asked for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ImageSource {
+    /// From its reference's registry: asked again as the pull behavior says.
+    #[default]
+    Pulled,
+    /// From an archive: the stored copy is the image, and no registry is asked for it (a
+    /// registry's image of the same name is another image).
+    Imported,
 }
 
 /// The image index, as stored in `index.json`.

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_image::registry::RegistryConfig;
-use berth_image::{ImageStore, ImportError};
+use berth_image::{ImageError, ImageSource, ImageStore, ImportError};
 use berth_sys::LinuxMounter;
 use berth_testsupport::oci::{Compression, Image, Layer, Layout, write_docker_archive};
 
@@ -57,8 +57,57 @@ async fn an_oci_archive() {
 
     let images = store(work.path());
     let record = images.import(&archive, "team/app:v1").await.unwrap();
-    assert_eq!(record.reference, "docker.io/team/app:v1");
+    // No registry in the tag: a local image, never Docker Hub's namesake.
+    assert_eq!(record.reference, "localhost/team/app:v1");
+    assert_eq!(record.source, ImageSource::Imported);
     check_rootfs(&images, "team/app:v1", work.path());
+    check_rootfs(&images, "localhost/team/app:v1", work.path());
+    assert!(matches!(
+        images.get("docker.io/team/app:v1"),
+        Err(ImageError::NotFound(_))
+    ));
+    // The short name resolves to the local image while there is one, to Docker Hub's after.
+    assert_eq!(
+        images.resolve("team/app:v1").unwrap().to_string(),
+        "localhost/team/app:v1"
+    );
+    images.remove("team/app:v1").unwrap();
+    assert_eq!(
+        images.resolve("team/app:v1").unwrap().to_string(),
+        "docker.io/team/app:v1"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_naming_a_registry_keeps_it_and_old_index_entries_read_as_pulled() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("saved.tar");
+    write_docker_archive(&image(), "app:v1", &archive);
+    let images = store(work.path());
+    let record = images
+        .import(&archive, "registry.example:5000/team/app:v1")
+        .await
+        .unwrap();
+    assert_eq!(record.reference, "registry.example:5000/team/app:v1");
+    assert_eq!(record.source, ImageSource::Imported);
+    drop(images);
+
+    // An index written before records had a source: its records were pulled.
+    let index_path = work.path().join("images/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entry = &mut index["images"]["registry.example:5000/team/app:v1"];
+    assert_eq!(entry["source"], "imported");
+    entry.as_object_mut().unwrap().remove("source");
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let images = store(work.path());
+    assert_eq!(
+        images
+            .get("registry.example:5000/team/app:v1")
+            .unwrap()
+            .source,
+        ImageSource::Pulled
+    );
 }
 
 #[tokio::test]

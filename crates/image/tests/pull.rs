@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use berth_image::registry::RegistryConfig;
+use berth_image::registry::{FetchError, RegistryConfig};
 use berth_image::{ImageError, ImageStore, Progress, PullFailure};
 use berth_model::images::PullEvent;
 use berth_sys::LinuxMounter;
@@ -336,12 +336,48 @@ async fn bad_content_and_missing_images_are_refused_and_nothing_is_kept() {
         0
     );
 
+    // A missing repository and a missing tag are told apart, each said once.
+    let address = registry.address();
     let err = images
-        .pull(&format!("{}/nothing:here", registry.address()), quiet())
+        .pull(&format!("{address}/nothing:here"), quiet())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("not found"), "{err}");
-    assert!(err.to_string().starts_with("pull image "), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("pull image {address}/nothing:here: repository {address}/nothing not found")
+    );
+    assert!(
+        matches!(
+            err.failure,
+            PullFailure::Fetch(FetchError::RepositoryNotFound { .. })
+        ),
+        "{err:?}"
+    );
+    push(
+        &registry,
+        "team/app",
+        "v1",
+        &layered_image(Compression::Gzip),
+    );
+    let err = images
+        .pull(&format!("{address}/team/app:nope"), quiet())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("pull image {address}/team/app:nope: tag nope not found in {address}/team/app")
+    );
+    let absent = format!("sha256:{}", "0".repeat(64));
+    let err = images
+        .pull(&format!("{address}/team/app@{absent}"), quiet())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "pull image {address}/team/app@{absent}: manifest {absent} not found in {address}/team/app"
+        )
+    );
 
     let err = images
         .pull("127.0.0.1:9/unreachable:v1", quiet())

@@ -10,6 +10,8 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 
+use crate::workload::{ExecutableError, Workload};
+
 /// Why a container could not be run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
@@ -32,6 +34,9 @@ pub enum ExecutorError {
         /// libcontainer's words.
         reason: String,
     },
+    /// The container's process cannot be run: its executable is missing or cannot be run.
+    #[error(transparent)]
+    Executable(#[from] ExecutableError),
     /// Waiting for the process failed.
     #[error("cannot wait for container {id}")]
     Wait {
@@ -110,7 +115,8 @@ pub fn create_with(
     let _one_at_a_time = one_at_a_time();
     let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_root_path(state_root)
-        .map_err(runtime_error("create", id))?;
+        .map_err(runtime_error("create", id))?
+        .with_executor(Workload);
     if let Some(stdout) = stdio.stdout {
         builder = builder.with_stdout(stdout);
     }
@@ -177,10 +183,23 @@ fn runtime_error(
     id: &str,
 ) -> impl Fn(libcontainer::error::LibcontainerError) -> ExecutorError {
     let id = id.to_owned();
-    move |error| ExecutorError::Runtime {
-        action,
-        id: id.clone(),
-        reason: error.to_string(),
+    move |error| {
+        // berth's check of the executable, relayed by libcontainer inside its own words.
+        let mut words = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            words.push_str(": ");
+            words.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if let Some(executable) = ExecutableError::recognize(&words) {
+            return ExecutorError::Executable(executable);
+        }
+        ExecutorError::Runtime {
+            action,
+            id: id.clone(),
+            reason: error.to_string(),
+        }
     }
 }
 

@@ -6,3 +6,4 @@ pub mod cgroups;
 pub mod executor;
 pub mod process;
 pub mod spec;
+pub mod workload;
