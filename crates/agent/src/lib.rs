@@ -268,7 +268,7 @@ impl Agent {
             Some(backend) => Some(firewall::Firewall::start(backend, config.bridge.clone())),
             None => {
                 tracing::warn!(
-                    "neither nft nor iptables is available: security groups are not enforced"
+                    "security groups are not enforced (--firewall off, or neither nft nor iptables is available)"
                 );
                 None
             }

@@ -13,6 +13,7 @@ pub mod auth;
 mod endpoint;
 mod error;
 pub mod images;
+pub mod info;
 pub mod logs;
 pub mod protocol;
 pub mod services;
@@ -45,11 +46,14 @@ pub struct ApiState {
     pub images: Arc<dyn ImageService>,
     /// The node's container logs (berth's own API).
     pub logs: Arc<dyn LogService>,
+    /// What `GET /berth/v1/info` answers.
+    pub info: Arc<info::ServerInfo>,
 }
 
 /// The HTTP router serving every protocol on one endpoint.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/berth/v1/info", get(info::info))
         .route("/berth/v1/images", get(images::list))
         .route("/berth/v1/images/pull", post(images::pull))
         .route(endpoint::STREAMED_PATH, post(images::import))

@@ -84,6 +84,10 @@ fn api_with(auth: Arc<dyn berth_api::Authenticator>) -> Api {
         auth,
         images: Arc::new(NoImages),
         logs: Arc::new(NoLogs),
+        info: Arc::new(berth_api::info::ServerInfo {
+            version: "9.9.9".into(),
+            ..Default::default()
+        }),
     };
     Api {
         _dir: dir,
@@ -451,4 +455,19 @@ impl http_body::Body for Broken {
             axum::body::Bytes::from_static(b"Action="),
         ))))
     }
+}
+
+#[tokio::test]
+async fn the_server_says_what_it_is() {
+    let api = api();
+    let (status, headers, body) = send(
+        &api,
+        Request::get("/berth/v1/info").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["version"], "9.9.9");
+    assert!(info.get("dataDirectory").is_some(), "{info}");
 }

@@ -277,6 +277,26 @@ pub fn status(endpoint: &anyhow::Result<Endpoint>) -> anyhow::Result<()> {
         endpoint.authority,
         plural(clusters, "cluster"),
     )?;
+    // What the server says of itself (a server from before this route has nothing to say).
+    let info = runtime()?.block_on(async {
+        let response = send(endpoint, "GET", "/berth/v1/info", &[], full(Bytes::new())).await?;
+        json_response(endpoint, response).await
+    });
+    if let Ok(info) = info {
+        let text = |field: &str| info[field].as_str().unwrap_or("?").to_owned();
+        outln!(
+            "server: berth {}, data in {}, account {}",
+            text("version"),
+            text("dataDirectory"),
+            text("accountId")
+        )?;
+        outln!(
+            "network: bridge {}, VPC {}, security groups enforced by {}",
+            text("bridge"),
+            text("vpcCidr"),
+            text("firewall")
+        )?;
+    }
     outln!("client: berth {}", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_agent::{Agent, AgentConfig, ShimProgram};
+use berth_api::info::ServerInfo;
 use berth_api::{AcceptAnyCredentials, ApiState};
 use berth_control::Ecs;
 use berth_image::ImageStore;
@@ -158,6 +159,19 @@ async fn serve(
         images: Arc::new(NodeImages { store: images }),
         logs: Arc::new(NodeLogs {
             config: agent_config,
+        }),
+        info: Arc::new(ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            data_directory: config.data_dir.display().to_string(),
+            account_id: config.account_id.clone(),
+            bridge: config.bridge.clone(),
+            vpc_cidr: config.network.vpc_cidr.to_string(),
+            firewall: match config.firewall {
+                Some(berth_agent::firewall::Backend::Nftables) => "nftables",
+                Some(berth_agent::firewall::Backend::Iptables) => "iptables",
+                None => "off",
+            }
+            .to_owned(),
         }),
     };
     // Handlers go in before the ready line: a SIGTERM sent the moment berth says it is up

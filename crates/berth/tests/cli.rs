@@ -271,6 +271,17 @@ async fn ps_columns_json_quiet_prefixes_and_logs_of_a_task_that_never_started() 
         status.contains("is up: 1 cluster, 1 task running"),
         "{status}"
     );
+    // And what the server is: its data directory, bridge, VPC range and firewall.
+    let data_dir = berth.data_dir().display().to_string();
+    assert!(
+        status.contains(&format!("data in {data_dir}, account 000000000000")),
+        "{status}"
+    );
+    assert!(
+        status.contains("network: bridge berthtest")
+            && status.contains("security groups enforced by "),
+        "{status}"
+    );
 
     // A unique prefix works for logs and stop; an ambiguous one lists the candidates; one
     // that fits no task says so.
