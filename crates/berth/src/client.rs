@@ -116,7 +116,31 @@ pub async fn send(
     Ok(sender.send_request(request.body(body)?).await?)
 }
 
-/// Reads a whole JSON response; a non-2xx answer becomes an error with berth's message.
+/// An error the server answered with: its AWS code and message.
+#[derive(Debug)]
+pub struct ApiFailure {
+    /// The error's `__type`.
+    pub code: String,
+    /// Its message.
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+/// Whether `error` is the server's answer with this code.
+pub fn is_api_error(error: &anyhow::Error, code: &str) -> bool {
+    error
+        .downcast_ref::<ApiFailure>()
+        .is_some_and(|failure| failure.code == code)
+}
+
+/// Reads a whole JSON response; a non-2xx answer becomes an [`ApiFailure`].
 pub async fn json_response(
     endpoint: &Endpoint,
     response: hyper::Response<Incoming>,
@@ -126,11 +150,11 @@ pub async fn json_response(
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("http://{} did not answer as berth does", endpoint.authority))?;
     if !status.is_success() {
-        bail!(
-            "{}: {}",
-            value["__type"].as_str().unwrap_or("error"),
-            value["message"].as_str().unwrap_or_default()
-        );
+        return Err(ApiFailure {
+            code: value["__type"].as_str().unwrap_or("error").to_owned(),
+            message: value["message"].as_str().unwrap_or_default().to_owned(),
+        }
+        .into());
     }
     Ok(value)
 }

@@ -624,8 +624,17 @@ pub fn ps(
     listing: &ListingFlags,
 ) -> anyhow::Result<()> {
     let endpoint = endpoint.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let named = cluster.is_some();
     let cluster = cluster.unwrap_or_else(|| "default".into());
-    let tasks = client::runtime()?.block_on(list_tasks(endpoint, &cluster, all))?;
+    let tasks = match client::runtime()?.block_on(list_tasks(endpoint, &cluster, all)) {
+        Ok(tasks) => tasks,
+        // A fresh server has no default cluster until a task runs in it: no tasks, as
+        // `docker ps` lists none — a cluster the user named and that is missing is an error.
+        Err(error) if !named && client::is_api_error(&error, "ClusterNotFoundException") => {
+            Vec::new()
+        }
+        Err(error) => return Err(error),
+    };
     if listing.output == Format::Json {
         return output::json(&Value::Array(tasks));
     }

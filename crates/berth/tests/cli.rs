@@ -87,8 +87,9 @@ fn wait_exit(child: &mut Child, within: Duration) -> ExitStatus {
 }
 
 fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
+    // The shell's builtin: a bare Debian has no kill(1) (procps).
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success(), "kill -{name}");
@@ -555,5 +556,34 @@ async fn run_rm_leaves_nothing_in_ps_nor_its_definition() {
         tags.iter()
             .any(|t| t.key() == Some("berth:rm") && t.value() == Some("true")),
         "{tags:?}"
+    );
+}
+
+#[test]
+fn ps_on_a_fresh_server_lists_nothing_and_a_missing_named_cluster_is_an_error() {
+    let berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
+    // No default cluster until a task runs in it: an empty listing, as `docker ps` gives.
+    let out = berth.cli(&["ps", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("TASK ID"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "{}",
+        text(&out.stdout)
+    );
+    let out = berth.cli(&["ps", "--quiet"]);
+    assert!(out.status.success() && out.stdout.is_empty());
+    // A cluster the user names and that does not exist is still an error.
+    let out = berth.cli(&["ps", "--cluster", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("ClusterNotFoundException"),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -250,8 +250,9 @@ async fn after_a_crash_the_firewall_keeps_only_the_tasks_still_there() {
     // berth dies; meanwhile one task's supervisor dies too.
     setup.berth.kill9();
     let gone_pid = pid(&setup.berth, &tasks[1]);
-    Command::new("kill")
-        .args(["-KILL", &gone_pid.to_string()])
+    // The shell's builtin: a bare Debian has no kill(1) (procps).
+    Command::new("sh")
+        .args(["-c", &format!("kill -KILL {gone_pid}")])
         .status()
         .unwrap();
     setup.berth.restart();
