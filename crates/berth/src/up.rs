@@ -181,12 +181,14 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    println!(
+    // A server whose standard output nobody reads (closed early, `berth up | head -1`) goes on
+    // serving: the ready lines are for people, and losing them is no failure.
+    let _ = crate::output::outln!(
         "berth up: serving the ECS API at http://{address} (account {}, data in {})",
         config.account_id,
         config.data_dir.display()
     );
-    println!("export AWS_ENDPOINT_URL=http://{address}");
+    let _ = crate::output::outln!("export AWS_ENDPOINT_URL=http://{address}");
     axum::serve(listener, berth_api::router(state))
         .with_graceful_shutdown(shutdown)
         .await
