@@ -356,6 +356,31 @@ fn never_ran(task: &Value, container: Option<&str>) -> Option<String> {
     Some(reason.to_owned())
 }
 
+/// The ARNs of the tasks in `cluster` (the default one if `None`) whose desired status is
+/// one of `statuses`, each once.
+async fn task_arns(
+    endpoint: &Endpoint,
+    cluster: Option<&str>,
+    statuses: &[&str],
+) -> anyhow::Result<Vec<String>> {
+    let mut arns = Vec::new();
+    for status in statuses {
+        arns.extend(
+            client::list_all(
+                endpoint,
+                "ListTasks",
+                json!({ "cluster": cluster, "desiredStatus": status }),
+                "taskArns",
+            )
+            .await?,
+        );
+    }
+    // A task that stopped between two listings is in both.
+    arns.sort();
+    arns.dedup();
+    Ok(arns)
+}
+
 /// The id in a task ARN (`arn:...:task/CLUSTER/ID`), or `arn` itself if it is an id.
 fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
@@ -390,21 +415,7 @@ async fn resolve_task(
     }
     let prefix = given.to_ascii_lowercase();
     let name = cluster.unwrap_or("default");
-    let mut arns = Vec::new();
-    for status in ["RUNNING", "STOPPED"] {
-        arns.extend(
-            client::list_all(
-                endpoint,
-                "ListTasks",
-                json!({ "cluster": cluster, "desiredStatus": status }),
-                "taskArns",
-            )
-            .await?,
-        );
-    }
-    // A task that stopped between the two listings is in both.
-    arns.sort();
-    arns.dedup();
+    let mut arns = task_arns(endpoint, cluster, &["RUNNING", "STOPPED"]).await?;
     arns.retain(|arn| task_id(arn).starts_with(&prefix));
     match arns.len() {
         0 => bail!("no task in cluster {name} has an id starting with {given}"),
@@ -550,21 +561,7 @@ async fn list_tasks(endpoint: &Endpoint, cluster: &str, all: bool) -> anyhow::Re
     } else {
         &["RUNNING"]
     };
-    let mut arns = Vec::new();
-    for status in statuses {
-        arns.extend(
-            client::list_all(
-                endpoint,
-                "ListTasks",
-                json!({ "cluster": cluster, "desiredStatus": status }),
-                "taskArns",
-            )
-            .await?,
-        );
-    }
-    // A task that stopped between the two listings is in both.
-    arns.sort();
-    arns.dedup();
+    let arns = task_arns(endpoint, Some(cluster), statuses).await?;
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
         let described = call_ecs(
