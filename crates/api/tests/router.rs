@@ -471,3 +471,82 @@ async fn the_server_says_what_it_is() {
     assert_eq!(info["version"], "9.9.9");
     assert!(info.get("dataDirectory").is_some(), "{info}");
 }
+
+/// Every service the registry lists but does not serve yet answers an operation in every
+/// protocol its botocore model lists (boto3 and the v1 aws CLI may pick different ones), each
+/// in that protocol's own error shape.
+#[tokio::test]
+async fn every_unserved_service_answers_in_each_protocol_it_speaks() {
+    use berth_api::services::{Handler, SERVICES};
+    let api = api();
+    let mut asked = 0;
+    for service in SERVICES
+        .iter()
+        .filter(|s| matches!(s.handler, Handler::NotServed))
+    {
+        if let Some(json) = service.json {
+            let (status, headers, body) = send(
+                &api,
+                Request::post("/")
+                    .header("x-amz-target", format!("{}.Nothing", json.target_prefix))
+                    .header("content-type", json.version.content_type())
+                    .body(Body::from("{}"))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{}", service.signing_name);
+            assert_eq!(headers["content-type"], json.version.content_type());
+            let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(error["__type"], "UnknownOperationException");
+            asked += 1;
+            if json.cbor {
+                let (status, headers, body) = send(
+                    &api,
+                    Request::post(format!("/service/{}/operation/Nothing", json.target_prefix))
+                        .header("smithy-protocol", "rpc-v2-cbor")
+                        .body(Body::from(vec![0xa0]))
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{}", service.signing_name);
+                assert_eq!(headers["content-type"], "application/cbor");
+                let error = berth_api::protocol::cbor::decode(&body).unwrap();
+                assert_eq!(error["__type"], "UnknownOperationException");
+                asked += 1;
+            }
+        }
+        if let Some(query) = service.query {
+            let (status, headers, body) = send(
+                &api,
+                Request::post("/")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(format!(
+                        "Action=Nothing&Version={}",
+                        query.version
+                    )))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{}", service.signing_name);
+            assert!(
+                headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/xml")
+            );
+            let body = text(&body);
+            let shape = match query.flavor {
+                berth_api::protocol::xml::XmlFlavor::Ec2 => {
+                    "<Response><Errors><Error><Code>InvalidAction"
+                }
+                berth_api::protocol::xml::XmlFlavor::Query => {
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction"
+                }
+            };
+            assert!(body.contains(shape), "{}: {body}", service.signing_name);
+            asked += 1;
+        }
+    }
+    // Ten services, CloudWatch in three protocols.
+    assert_eq!(asked, 12);
+}
