@@ -624,4 +624,96 @@ mod tests {
         assert_eq!(store.watches.load(Ordering::SeqCst), 2);
         running.abort();
     }
+
+    /// A controller keeping `/pods/NAME/...` at the count `/svc/NAME` asks for, one pod
+    /// per step; `gate` (if given) lets each step go only when the test says so.
+    fn replicas(
+        store: Arc<dyn Store>,
+        gate: Option<Arc<Semaphore>>,
+        generation: &'static str,
+    ) -> tokio::task::JoinHandle<()> {
+        let made = Arc::new(AtomicUsize::new(0));
+        let writes = store.clone();
+        let controller = Controller::new(store, "/svc/", move |key, object| {
+            let (store, gate, made) = (writes.clone(), gate.clone(), made.clone());
+            async move {
+                let name = key.trim_start_matches("/svc/").to_owned();
+                let want: usize = object
+                    .map(|kv| String::from_utf8_lossy(&kv.value).parse().unwrap_or(0))
+                    .unwrap_or(0);
+                let pods = format!("/pods/{name}/");
+                loop {
+                    // Level-triggered: what exists decides, never what this process did.
+                    let have = store
+                        .range(KeyRange::prefix(pods.clone()), None)
+                        .await
+                        .unwrap()
+                        .kvs;
+                    if have.len() == want {
+                        return Ok::<_, Failed>(Action::Done);
+                    }
+                    if let Some(gate) = &gate {
+                        gate.acquire().await.unwrap().forget();
+                    }
+                    if have.len() < want {
+                        let n = made.fetch_add(1, Ordering::SeqCst);
+                        put(&*store, &format!("{pods}{generation}-{n}"), "pod").await;
+                    } else {
+                        let extra = String::from_utf8_lossy(&have[0].key).into_owned();
+                        delete(&*store, &extra).await;
+                    }
+                }
+            }
+        });
+        tokio::spawn(controller.run())
+    }
+
+    /// `berth up` killed in the middle of a reconcile (its task aborted after two of five
+    /// pods): the next one, knowing nothing of it, converges to exactly the count asked for —
+    /// no pod made twice, none left over — and keeps it when the count changes.
+    #[tokio::test]
+    async fn a_controller_killed_mid_work_converges_when_it_starts_again() {
+        let (_dir, store) = testing::store();
+        put(&*store, "/svc/web", "5").await;
+        let pods = |store: Arc<EmbeddedStore>| async move {
+            store
+                .range(KeyRange::prefix("/pods/web/"), None)
+                .await
+                .unwrap()
+                .kvs
+                .len()
+        };
+        let gate = Arc::new(Semaphore::new(2));
+        let first = replicas(store.clone(), Some(gate.clone()), "first");
+        let deadline = Instant::now() + PATIENCE;
+        while pods(store.clone()).await < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the first controller made no pods"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        assert_eq!(pods(store.clone()).await, 2);
+
+        let second = replicas(store.clone(), None, "second");
+        let converged = |want: usize| {
+            let store = store.clone();
+            async move {
+                let deadline = Instant::now() + PATIENCE;
+                while pods(store.clone()).await != want {
+                    assert!(Instant::now() < deadline, "never reached {want} pods");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                // And stays there.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                assert_eq!(pods(store.clone()).await, want);
+            }
+        };
+        converged(5).await;
+        put(&*store, "/svc/web", "3").await;
+        converged(3).await;
+        second.abort();
+    }
 }
