@@ -59,9 +59,8 @@ fn import(berth: &Berth, tag: &str) -> String {
     stored.to_owned()
 }
 
-/// Runs a task of one busybox container from `image` exiting with 7; returns how long it
-/// took from RunTask to STOPPED.
-async fn run_exit_7(berth: &Berth, family: &str, image: &str) -> Duration {
+/// Runs a task of one busybox container from `image`, which exits with 7.
+async fn run_exit_7(berth: &Berth, family: &str, image: &str) {
     let ecs = berth.ecs();
     register(
         &ecs,
@@ -75,7 +74,6 @@ async fn run_exit_7(berth: &Berth, family: &str, image: &str) -> Duration {
             .build(),
     )
     .await;
-    let started = Instant::now();
     let arn = run(&ecs, family, None).await;
     let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
     assert_eq!(
@@ -83,7 +81,6 @@ async fn run_exit_7(berth: &Berth, family: &str, image: &str) -> Duration {
         Some(7),
         "{image}: {task:?}"
     );
-    started.elapsed()
 }
 
 #[tokio::test]
@@ -113,18 +110,14 @@ async fn imported_images_are_local_and_run_with_no_registry_asked() {
         let named = format!("{}/team/app:v3", other.address);
         assert_eq!(import(&berth, &named), named);
 
-        // A failed pull costs at least its retries' backoff (0.7 s): well under that is
-        // no attempt at all, which the counts confirm.
+        // Each runs; that no registry was asked, the counts below say (how long a start
+        // takes is bench/'s business).
         for (family, image) in [
             ("short", "team/app:v3"),
             ("local", "localhost/team/app:v3"),
             ("named", named.as_str()),
         ] {
-            let took = run_exit_7(&berth, family, image).await;
-            assert!(
-                took < Duration::from_secs(5),
-                "{behavior} {image}: {took:?}"
-            );
+            run_exit_7(&berth, family, image).await;
         }
         let out = berth.cli(&[
             "run",
