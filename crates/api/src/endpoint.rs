@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use crate::auth::{AuthRequest, Caller, Payload, signing_name};
-use crate::error::{ApiError, ErrorCode};
+use crate::auth::{AuthRequest, BERTH_SIGNING_NAME, Caller, Payload, signing_name};
+use crate::error::{ApiError, ErrorCode, query_error};
 use crate::protocol::aws_json;
 use crate::protocol::query::{self, Params, QueryError};
 use crate::protocol::xml::{Xml, XmlFlavor};
@@ -51,14 +51,21 @@ pub async fn authenticate(State(state): State<ApiState>, request: Request, next:
                 }
             }
         };
+        // Only a Query request names its service in its body.
+        let params = match (framing, read.as_deref()) {
+            (Framing::Query, Some(body)) => Params::parse(body),
+            _ => Params::default(),
+        };
+        let service = signed_service(framing, parts.uri.path(), &parts.headers, &params);
         let signed = AuthRequest {
             method: &parts.method,
             path: parts.uri.path(),
             query: parts.uri.query(),
             headers: &parts.headers,
             payload,
+            service,
         };
-        match state.auth.authenticate(&signed) {
+        match state.auth.authenticate(&signed).await {
             Ok(caller) => {
                 parts.extensions.insert(caller);
                 parts.extensions.insert(RequestId(request_id.clone()));
@@ -70,6 +77,27 @@ pub async fn authenticate(State(state): State<ApiState>, request: Request, next:
     .instrument(span)
     .await;
     with_request_id(response, &request_id)
+}
+
+/// The signing name of the service a request is for — a signature scoped to another service
+/// is refused — or `None` when the request names no service berth knows (it is still
+/// authenticated, then refused as an unknown operation).
+fn signed_service(
+    framing: Framing,
+    path: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Option<&'static str> {
+    match framing {
+        Framing::AwsJson(_) => aws_json::target(headers)
+            .and_then(|(prefix, _)| services::by_target_prefix(prefix))
+            .map(|s| s.signing_name),
+        Framing::RpcV2Cbor => rpc_v2_cbor::route(path)
+            .and_then(|(name, _)| services::by_cbor_name(name))
+            .map(|s| s.signing_name),
+        Framing::Query => Some(query_service(params, headers).signing_name),
+        Framing::Berth => Some(BERTH_SIGNING_NAME),
+    }
 }
 
 /// An error met before any service ran, in the request's protocol.
@@ -87,7 +115,8 @@ fn refuse(
         Framing::Query => {
             let params = body.map(Params::parse).unwrap_or_default();
             let service = query_service(&params, headers);
-            query::response(query_flavor(service), Err(error.into()), request_id)
+            let flavor = query_flavor(service);
+            query::response(flavor, Err(query_error(error, flavor)), request_id)
         }
     }
 }

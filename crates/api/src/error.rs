@@ -3,6 +3,7 @@
 //! the Query services' codes, EC2's dotted ones (`InvalidGroup.NotFound`) among them
 //! ([`QueryError`]). Every control-plane error becomes an AWS error code here and nowhere else.
 
+use crate::protocol::xml::XmlFlavor;
 use axum::http::StatusCode;
 use berth_control::{
     ClusterError, Ec2Code, Ec2Error, PageError, TaggingError, TaskDefinitionOpError, TaskError,
@@ -26,8 +27,21 @@ pub enum ErrorCode {
     UnknownOperationException,
     /// The body is not valid JSON or has wrong types.
     SerializationException,
-    /// The credentials cannot be used.
+    /// The request is not signed at all.
+    MissingAuthenticationTokenException,
+    /// The signature is malformed or lacks a part.
+    IncompleteSignatureException,
+    /// The access key id (or its session token) is not one berth issued.
+    UnrecognizedClientException,
+    /// The signature does not match, or is scoped to another region or service.
     InvalidSignatureException,
+    /// The signature is outside its time window (JSON's `InvalidSignatureException`, the
+    /// Query protocol's `RequestExpired`/`SignatureDoesNotMatch`).
+    SignatureExpired,
+    /// A temporary key's session has ended.
+    ExpiredTokenException,
+    /// The caller's policies do not allow the action.
+    AccessDeniedException,
     /// The body is larger than [`crate::MAX_BODY_BYTES`].
     RequestEntityTooLargeException,
     /// berth's own API: the path is served, not with this method.
@@ -49,7 +63,12 @@ impl ErrorCode {
             Self::ServerException => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestEntityTooLargeException => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowedException => StatusCode::METHOD_NOT_ALLOWED,
-            Self::InvalidSignatureException => StatusCode::FORBIDDEN,
+            Self::MissingAuthenticationTokenException
+            | Self::UnrecognizedClientException
+            | Self::InvalidSignatureException
+            | Self::SignatureExpired
+            | Self::ExpiredTokenException
+            | Self::AccessDeniedException => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -64,7 +83,12 @@ impl ErrorCode {
             Self::LimitExceededException => "LimitExceededException",
             Self::UnknownOperationException => "UnknownOperationException",
             Self::SerializationException => "SerializationException",
-            Self::InvalidSignatureException => "InvalidSignatureException",
+            Self::MissingAuthenticationTokenException => "MissingAuthenticationTokenException",
+            Self::IncompleteSignatureException => "IncompleteSignatureException",
+            Self::UnrecognizedClientException => "UnrecognizedClientException",
+            Self::InvalidSignatureException | Self::SignatureExpired => "InvalidSignatureException",
+            Self::ExpiredTokenException => "ExpiredTokenException",
+            Self::AccessDeniedException => "AccessDeniedException",
             Self::RequestEntityTooLargeException => "RequestEntityTooLargeException",
             Self::MethodNotAllowedException => "MethodNotAllowedException",
             Self::UpdateInProgressException => "UpdateInProgressException",
@@ -95,7 +119,7 @@ impl ApiError {
 
     /// A server-side failure: the cause is logged once, in full, and the caller gets a
     /// message that leaks no internals.
-    fn server(error: &dyn std::error::Error) -> Self {
+    pub(crate) fn server(error: &dyn std::error::Error) -> Self {
         let chain = error_chain(error);
         tracing::error!(error = %chain, "request failed on the server side");
         Self::new(
@@ -274,22 +298,41 @@ impl From<Ec2Error> for QueryError {
     }
 }
 
-/// Errors met before a Query action runs (authentication, the body) in the Query protocol's
-/// words. A body too large is not EC2's `RequestLimitExceeded`: botocore reads that as
-/// throttling and would send the same body three more times.
+/// Errors met before a Query action runs (authentication, authorization, the body) in the
+/// words of EC2's Query flavour; [`query_error`] gives IAM's and STS's. A body too large is not
+/// EC2's `RequestLimitExceeded`: botocore reads that as throttling and would send the same
+/// body three more times.
 impl From<ApiError> for QueryError {
     fn from(error: ApiError) -> Self {
-        let code = match error.code {
-            ErrorCode::InvalidSignatureException => "AuthFailure",
-            ErrorCode::RequestEntityTooLargeException => "RequestEntityTooLarge",
-            ErrorCode::SerializationException => "IncompleteBody",
-            ErrorCode::ServerException => "InternalError",
-            _ => "InvalidParameterValue",
-        };
-        Self {
-            code,
-            message: error.message,
-            status: error.code.status(),
-        }
+        query_error(error, XmlFlavor::Ec2)
+    }
+}
+
+/// `error` in the Query protocol, as services of `flavor` name it: EC2 answers an unknown
+/// key with `AuthFailure` and a refused action with `UnauthorizedOperation`, IAM and STS with
+/// `InvalidClientTokenId` and `AccessDenied`.
+pub fn query_error(error: ApiError, flavor: XmlFlavor) -> QueryError {
+    let ec2 = flavor == XmlFlavor::Ec2;
+    let code = match error.code {
+        ErrorCode::MissingAuthenticationTokenException => "MissingAuthenticationToken",
+        ErrorCode::IncompleteSignatureException => "IncompleteSignature",
+        ErrorCode::UnrecognizedClientException if ec2 => "AuthFailure",
+        ErrorCode::UnrecognizedClientException => "InvalidClientTokenId",
+        ErrorCode::InvalidSignatureException => "SignatureDoesNotMatch",
+        ErrorCode::SignatureExpired if ec2 => "RequestExpired",
+        ErrorCode::SignatureExpired => "SignatureDoesNotMatch",
+        ErrorCode::ExpiredTokenException if ec2 => "RequestExpired",
+        ErrorCode::ExpiredTokenException => "ExpiredToken",
+        ErrorCode::AccessDeniedException if ec2 => "UnauthorizedOperation",
+        ErrorCode::AccessDeniedException => "AccessDenied",
+        ErrorCode::RequestEntityTooLargeException => "RequestEntityTooLarge",
+        ErrorCode::SerializationException => "IncompleteBody",
+        ErrorCode::ServerException => "InternalError",
+        _ => "InvalidParameterValue",
+    };
+    QueryError {
+        code,
+        message: error.message,
+        status: error.code.status(),
     }
 }

@@ -26,7 +26,9 @@ use axum::middleware;
 use axum::routing::{get, post};
 use berth_control::Ecs;
 
-pub use auth::{AcceptAnyCredentials, AuthRequest, Authenticator, Caller, Payload};
+pub use auth::{
+    AcceptAnyCredentials, AuthRequest, Authenticator, Caller, Payload, SigV4Authenticator,
+};
 pub use error::{ApiError, ErrorCode};
 pub use images::{ImageService, ImageServiceError};
 pub use logs::LogService;
@@ -40,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct ApiState {
     /// The ECS control plane.
     pub ecs: Arc<Ecs>,
+    /// Accounts, users, access keys and policies.
+    pub iam: Arc<berth_control::iam::Iam>,
     /// Decides who a request comes from.
     pub auth: Arc<dyn Authenticator>,
     /// The node's images (berth's own API).

@@ -78,9 +78,11 @@ fn api() -> Api {
 
 fn api_with(auth: Arc<dyn berth_api::Authenticator>) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(&dir.path().join("state.redb")).unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("state.redb")).unwrap());
+    let sealer = berth_control::sealing::Sealer::new(&[7; 32]);
     let state = ApiState {
-        ecs: Arc::new(Ecs::new(Arc::new(store))),
+        ecs: Arc::new(Ecs::new(store.clone())),
+        iam: Arc::new(berth_control::iam::Iam::new(store, Arc::new(sealer))),
         auth,
         images: Arc::new(NoImages),
         logs: Arc::new(NoLogs),
@@ -255,10 +257,10 @@ async fn a_service_not_served_yet_answers_in_its_own_protocol() {
 struct Recording(std::sync::Mutex<Vec<String>>);
 
 impl berth_api::Authenticator for Recording {
-    fn authenticate(
-        &self,
-        request: &berth_api::AuthRequest<'_>,
-    ) -> Result<berth_api::Caller, berth_api::ApiError> {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a berth_api::AuthRequest<'a>,
+    ) -> berth_api::auth::AuthFuture<'a> {
         let payload = match &request.payload {
             berth_api::Payload::Sha256(hash) => hash.iter().map(|b| format!("{b:02x}")).collect(),
             berth_api::Payload::Streamed => "streamed".to_owned(),
@@ -271,12 +273,18 @@ impl berth_api::Authenticator for Recording {
             payload
         ));
         if request.headers.contains_key("x-refuse") {
-            return Err(berth_api::ApiError::new(
-                berth_api::ErrorCode::InvalidSignatureException,
-                "refused",
-            ));
+            return Box::pin(async {
+                Err(berth_api::ApiError::new(
+                    berth_api::ErrorCode::InvalidSignatureException,
+                    "refused",
+                ))
+            });
         }
-        AcceptAnyCredentials::new("123456789012").authenticate(request)
+        Box::pin(async move {
+            AcceptAnyCredentials::new("123456789012")
+                .authenticate(request)
+                .await
+        })
     }
 }
 
@@ -341,7 +349,7 @@ async fn every_route_is_authenticated_with_the_whole_request() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
-        text(&body).contains("<Code>AuthFailure</Code>"),
+        text(&body).contains("<Code>SignatureDoesNotMatch</Code>"),
         "{}",
         text(&body)
     );

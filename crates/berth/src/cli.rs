@@ -173,9 +173,15 @@ pub struct UpFlags {
     /// $XDG_DATA_HOME/berth].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The 12-digit AWS account id every resource belongs to.
+    /// The 12-digit id of the first account, made at first start with an administrator
+    /// access key (written to DATA_DIR/credentials, profile berth).
     #[arg(long, default_value = "000000000000", value_name = "ID")]
     account_id: String,
+    /// Who may call the API: `sigv4` (requests signed with an access key berth issued) or
+    /// `none` (any credentials or none, every caller root of the first account: for local
+    /// experiments only).
+    #[arg(long, value_enum, default_value_t = AuthMode::Sigv4, value_name = "MODE")]
+    auth: AuthMode,
     /// Registry credentials: a Docker-format config.json [default: $DOCKER_CONFIG/config.json,
     /// else ~/.docker/config.json, when present].
     #[arg(long, value_name = "PATH")]
@@ -221,12 +227,22 @@ pub struct UpFlags {
     firewall: String,
 }
 
+/// How `berth up` authenticates requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Signature Version 4 with berth's access keys.
+    Sigv4,
+    /// Any credentials, or none.
+    None,
+}
+
 /// What `berth up` runs with, validated.
 #[derive(Debug, Clone)]
 pub struct UpConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub account_id: String,
+    pub auth: AuthMode,
     pub registry: RegistryConfig,
     pub init_path: Option<PathBuf>,
     pub log_limits: berth_logs::LogLimits,
@@ -325,6 +341,7 @@ impl UpFlags {
             listen,
             data_dir,
             account_id: self.account_id,
+            auth: self.auth,
             registry,
             init_path,
             log_limits: berth_logs::LogLimits {
@@ -371,10 +388,16 @@ pub struct ClientFlags {
 impl ClientFlags {
     pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        client::resolve_endpoint(
+        let endpoint = client::resolve_endpoint(
             self.endpoint.as_deref(),
             env("BERTH_ENDPOINT").as_deref(),
             env("AWS_ENDPOINT_URL").as_deref(),
-        )
+        )?;
+        let chain = crate::credentials::Chain {
+            env: &env,
+            server_data_dir: crate::data_dir::default_dir().ok(),
+        };
+        let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+        Ok(endpoint.signed(chain.resolve(), region))
     }
 }

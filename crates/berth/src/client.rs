@@ -1,6 +1,7 @@
 //! The client side of the `berth` CLI: finding the server (`--endpoint`, then
 //! `BERTH_ENDPOINT`, then `AWS_ENDPOINT_URL`, then the default) and calling its API — the ECS
-//! API as any AWS JSON client does, and berth's own image API.
+//! API as any AWS JSON client does, and berth's own image API — every request signed with
+//! SigV4 by the credentials `credentials::Chain` finds.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,16 +13,24 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
+use berth_sigv4::PayloadHash;
+use berth_sigv4::sign::Credentials;
+
 use crate::output::{outln, plural};
 
 /// Where `berth up` listens unless told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4580";
 
-/// A plain-HTTP berth endpoint.
+/// A plain-HTTP berth endpoint, and how to sign for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// `host:port`, as dialled and sent in the Host header.
     pub authority: String,
+    /// What requests are signed with; unsigned without.
+    pub credentials: Option<Credentials>,
+    /// The region requests are signed for (`AWS_REGION`, `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`).
+    pub region: String,
 }
 
 impl Endpoint {
@@ -41,7 +50,20 @@ impl Endpoint {
         } else {
             format!("{authority}:80")
         };
-        Ok(Self { authority })
+        Ok(Self {
+            authority,
+            credentials: None,
+            region: berth_api::auth::DEFAULT_REGION.to_owned(),
+        })
+    }
+
+    /// This endpoint, signing with `credentials` for `region`.
+    pub fn signed(self, credentials: Option<Credentials>, region: Option<String>) -> Self {
+        Self {
+            credentials,
+            region: region.unwrap_or(self.region),
+            ..self
+        }
     }
 }
 
@@ -54,19 +76,41 @@ pub fn resolve_endpoint(
     Endpoint::parse(flag.or(berth_env).or(aws_env).unwrap_or(DEFAULT_ENDPOINT))
 }
 
-/// A request body: in memory, or streamed from chunks.
-pub type RequestBody = BoxBody<Bytes, std::io::Error>;
+/// A request body — in memory, or streamed from chunks — with what its signature says of it.
+pub struct RequestBody {
+    body: BoxBody<Bytes, std::io::Error>,
+    /// The body's SHA-256 in hex, or `UNSIGNED-PAYLOAD` for a stream.
+    payload: PayloadHash,
+}
 
 /// A body held in memory.
 pub fn full(bytes: impl Into<Bytes>) -> RequestBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    let bytes = bytes.into();
+    RequestBody {
+        payload: PayloadHash(berth_sigv4::sha256_hex(&bytes)),
+        body: Full::new(bytes).map_err(|never| match never {}).boxed(),
+    }
 }
 
-/// A body streamed from `chunks`.
+/// A body streamed from `chunks`: too large to hash before sending, so it is sent as
+/// `UNSIGNED-PAYLOAD`.
 pub fn streamed(chunks: mpsc::Receiver<std::io::Result<Bytes>>) -> RequestBody {
-    ChunkBody { chunks }.boxed()
+    RequestBody {
+        payload: PayloadHash(berth_sigv4::UNSIGNED_PAYLOAD.to_owned()),
+        body: ChunkBody { chunks }.boxed(),
+    }
+}
+
+/// The signing name of the service a request of berth's CLI is for: berth's own routes,
+/// ECS's JSON operations, or EC2's Query actions (the only three it calls).
+fn signing_name(path: &str, headers: &[(&str, String)]) -> &'static str {
+    if path.starts_with("/berth/") {
+        berth_api::auth::BERTH_SIGNING_NAME
+    } else if headers.iter().any(|(name, _)| *name == "x-amz-target") {
+        "ecs"
+    } else {
+        "ec2"
+    }
 }
 
 struct ChunkBody {
@@ -113,7 +157,30 @@ pub async fn send(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    Ok(sender.send_request(request.body(body)?).await?)
+    let mut request = request.body(body.body)?;
+    if let Some(credentials) = &endpoint.credentials {
+        if body.payload.0 == berth_sigv4::UNSIGNED_PAYLOAD {
+            request.headers_mut().insert(
+                "x-amz-content-sha256",
+                hyper::header::HeaderValue::from_static(berth_sigv4::UNSIGNED_PAYLOAD),
+            );
+        }
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        berth_sigv4::sign::sign_request(
+            method,
+            path,
+            query,
+            request.headers_mut(),
+            &body.payload,
+            credentials,
+            &endpoint.region,
+            signing_name(path, headers),
+            berth_sigv4::AmzDate::now(),
+        );
+    }
+    Ok(sender.send_request(request).await?)
 }
 
 /// An error the server answered with: its AWS code and message.

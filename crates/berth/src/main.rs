@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod credentials;
 mod data_dir;
 mod host_claims;
 mod image_cmd;

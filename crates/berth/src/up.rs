@@ -6,13 +6,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_agent::{Agent, AgentConfig, ShimProgram};
 use berth_api::info::ServerInfo;
-use berth_api::{AcceptAnyCredentials, ApiState};
+use berth_api::{AcceptAnyCredentials, ApiState, Authenticator, SigV4Authenticator};
 use berth_control::Ecs;
+use berth_control::iam::Iam;
+use berth_control::sealing::Sealer;
 use berth_image::ImageStore;
 use berth_store::EmbeddedStore;
 use berth_sys::{LinuxMounter, Mounter};
 
-use crate::cli::UpConfig;
+use crate::cli::{AuthMode, UpConfig};
+use crate::credentials::{self, CREDENTIALS_FILE, PROFILE};
 use crate::data_dir;
 use crate::host_claims::{self, Claim, ClaimError, HeldClaim};
 use crate::local_node::LocalControl;
@@ -142,6 +145,9 @@ async fn serve(
     store: Arc<EmbeddedStore>,
     images: Arc<ImageStore>,
 ) -> anyhow::Result<()> {
+    let sealer = Arc::new(Sealer::new(&credentials::sealing_key(&config.data_dir)?));
+    let iam = Arc::new(Iam::new(store.clone(), sealer));
+    let auth = authenticator(config, &iam).await?;
     let ecs = Arc::new(Ecs::with_network(store, config.network.clone()));
     let agent = Agent::new(
         Arc::new(LocalControl { ecs: ecs.clone() }),
@@ -155,7 +161,8 @@ async fn serve(
     });
     let state = ApiState {
         ecs,
-        auth: Arc::new(AcceptAnyCredentials::new(config.account_id.clone())),
+        iam,
+        auth,
         images: Arc::new(NodeImages { store: images }),
         logs: Arc::new(NodeLogs {
             config: agent_config,
@@ -193,6 +200,50 @@ async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("the API server failed")
+}
+
+/// The authenticator `--auth` asks for. At first start (no account yet) the first account is
+/// made with an administrator key, written to `DATA_DIR/credentials` for the aws CLI and
+/// `berth` to sign with; later starts say where that file is.
+async fn authenticator(
+    config: &UpConfig,
+    iam: &Arc<Iam>,
+) -> anyhow::Result<Arc<dyn Authenticator>> {
+    let path = config.data_dir.join(CREDENTIALS_FILE);
+    if let Some(key) = iam
+        .bootstrap(&config.account_id)
+        .await
+        .context("cannot make the first account")?
+    {
+        credentials::write(&path, &key)?;
+        tracing::info!(
+            account = %key.account_id,
+            file = %path.display(),
+            "made the first account's administrator access key"
+        );
+    }
+    match config.auth {
+        AuthMode::Sigv4 => {
+            let _ = crate::output::outln!(
+                "berth up: requests must be signed; an administrator key is in {} (profile {PROFILE})",
+                path.display()
+            );
+            Ok(Arc::new(
+                SigV4Authenticator::new(iam.clone())
+                    .await
+                    .context("cannot watch the access keys")?,
+            ))
+        }
+        AuthMode::None => {
+            tracing::warn!(
+                account = %config.account_id,
+                "--auth none: any caller, with any credentials or none, acts as root of the                  first account; do not use this on a shared machine"
+            );
+            Ok(Arc::new(AcceptAnyCredentials::new(
+                config.account_id.clone(),
+            )))
+        }
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM. The handlers are installed when this is called,

@@ -28,9 +28,9 @@ fn text(bytes: &[u8]) -> String {
 
 /// `berth ARGS` against `berth`, its output streams piped, started but not waited for.
 fn spawn(berth: &Berth, args: &[&str]) -> Child {
-    Command::new(berth.binary())
+    berth
+        .cli_command()
         .args(args)
-        .env("BERTH_ENDPOINT", berth.endpoint())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -435,9 +435,9 @@ async fn output_into_a_closed_pipe_ends_quietly() {
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = Command::new(berth.binary())
+        let out = berth
+            .cli_command()
             .args(args)
-            .env("BERTH_ENDPOINT", berth.endpoint())
             .stdout(writer)
             .stderr(Stdio::piped())
             .output()

@@ -217,9 +217,9 @@ fn kill_9_mid_pull_leaves_no_half_written_layer() {
     let mut berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
     let images = berth.data_dir().join("images");
 
-    let mut pull = std::process::Command::new(berth.binary())
+    let mut pull = berth
+        .cli_command()
         .args(["image", "pull", &reference])
-        .env("BERTH_ENDPOINT", berth.endpoint())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -135,7 +135,7 @@ fn protocol_errors_are_aws_shaped() {
 fn berth_status_finds_the_server_by_flag_and_environment() {
     let berth = berth();
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut command = std::process::Command::new(berth.binary());
+        let mut command = berth.cli_command();
         command
             .args(args)
             .env_remove("BERTH_ENDPOINT")

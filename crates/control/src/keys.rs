@@ -15,7 +15,16 @@
 //! /ec2/{account}/{region}/group-names/{vpc id}/{name}         → group id: a claimed name
 //! /ec2/addresses/{a.b.c.d}                                    → task key: a claimed address
 //! /ec2/group-usage/{account}/{region}/{group id}              → what last came to depend on it
+//! /iam/accounts/{account}                                     account record
+//! /iam/access-keys/{access key id}                            access key record (secret sealed)
+//! /iam/{account}/users/{user name, lower case}                IAM user record
+//! /iam/{account}/principal-keys/{principal}/{access key id}   → access key id: a principal's keys
+//! /iam/{account}/user-policies/{user, lower case}/{policy}    inline user policy
 //! ```
+//!
+//! IAM names are unique regardless of case, so a user's keys use its lower-cased name; the
+//! record keeps the name as given. A principal is `user:{name}` or `!root` (`!` is in no IAM
+//! name, so no user can be taken for the account's root).
 //!
 //! A task is two records. What users and controllers want — the task as RunTask made it,
 //! `desiredStatus`, a user's stop reason, tags — is the task record, written by RunTask,
@@ -44,6 +53,66 @@ use std::net::Ipv4Addr;
 
 use berth_model::AccountRegion;
 use berth_store::KeyRange;
+
+/// Every IAM record: what the authenticator's cache watches.
+pub const ALL_IAM: &str = "/iam/";
+
+/// Every account.
+pub const ACCOUNTS: &str = "/iam/accounts/";
+
+/// One account.
+pub fn account(account_id: &str) -> String {
+    format!("{ACCOUNTS}{account_id}")
+}
+
+/// One access key, found by its id alone (a request names nothing else).
+pub fn access_key(access_key_id: &str) -> String {
+    format!("/iam/access-keys/{access_key_id}")
+}
+
+/// All IAM users of an account.
+pub fn users(account_id: &str) -> String {
+    format!("/iam/{account_id}/users/")
+}
+
+/// One IAM user.
+pub fn user(account_id: &str, user_name: &str) -> String {
+    format!("{}{}", users(account_id), user_name.to_lowercase())
+}
+
+/// How a principal is spelt inside keys: `!root` or `user:{lower-case name}`.
+pub fn principal_segment(user_name: Option<&str>) -> String {
+    match user_name {
+        None => "!root".to_owned(),
+        Some(name) => format!("user:{}", name.to_lowercase()),
+    }
+}
+
+/// A principal's access keys.
+pub fn principal_keys(account_id: &str, user_name: Option<&str>) -> String {
+    format!(
+        "/iam/{account_id}/principal-keys/{}/",
+        principal_segment(user_name)
+    )
+}
+
+/// One of a principal's access keys.
+pub fn principal_key(account_id: &str, user_name: Option<&str>, access_key_id: &str) -> String {
+    format!("{}{access_key_id}", principal_keys(account_id, user_name))
+}
+
+/// A user's inline policies.
+pub fn user_policies(account_id: &str, user_name: &str) -> String {
+    format!(
+        "/iam/{account_id}/user-policies/{}/",
+        user_name.to_lowercase()
+    )
+}
+
+/// One inline user policy.
+pub fn user_policy(account_id: &str, user_name: &str, policy_name: &str) -> String {
+    format!("{}{policy_name}", user_policies(account_id, user_name))
+}
 
 /// Where every scope's ECS resources begin: clusters, task definitions, tasks.
 pub const ALL_ECS: &str = "/ecs/";

@@ -18,6 +18,7 @@ mod clusters;
 mod controller;
 mod ec2_error;
 mod ec2_filters;
+pub mod iam;
 mod ids;
 mod keys;
 mod network;
@@ -25,6 +26,7 @@ mod node;
 mod paging;
 mod placement;
 mod records;
+pub mod sealing;
 mod security_groups;
 #[cfg(feature = "simulated-node")]
 pub mod simulated_node;

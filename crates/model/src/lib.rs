@@ -11,6 +11,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod names;
 pub mod network;
+pub mod policy;
 pub mod security_groups;
 #[allow(missing_docs, clippy::doc_lazy_continuation)] // generated from the service model
 pub mod shapes;

@@ -29,6 +29,16 @@ pub struct Berth {
     network: NetworkSlot,
 }
 
+/// The administrator key a server wrote to its data directory at first start, or the
+/// throwaway key tests use against a server started with `--auth none`.
+#[derive(Debug, Clone)]
+pub struct TestCredentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// Its secret.
+    pub secret_access_key: String,
+}
+
 /// A VPC block and bridge of this test's own, so that berth servers of tests running at once
 /// never hand out the same address on the same bridge: slot N is `10.N.0.0/16` on bridge
 /// `berthtestN`, held by a lock on `/tmp/berth-test-net-N.lock` while the server lives (and
@@ -145,6 +155,33 @@ impl Berth {
         state["shimPid"].as_u64().map(|pid| pid as u32)
     }
 
+    /// The server's administrator key (`DATA_DIR/credentials`, profile `berth`), or a
+    /// throwaway key when it wrote none (`--auth none` accepts any).
+    pub fn credentials(&self) -> TestCredentials {
+        let text = std::fs::read_to_string(self.credentials_file()).unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .filter_map(|line| line.split_once('='))
+                .find(|(key, _)| key.trim() == name)
+                .map(|(_, value)| value.trim().to_owned())
+        };
+        match (field("aws_access_key_id"), field("aws_secret_access_key")) {
+            (Some(access_key_id), Some(secret_access_key)) => TestCredentials {
+                access_key_id,
+                secret_access_key,
+            },
+            _ => TestCredentials {
+                access_key_id: "AKIDBERTHTEST".into(),
+                secret_access_key: "secret".into(),
+            },
+        }
+    }
+
+    /// `DATA_DIR/credentials`, as `berth up` writes it.
+    pub fn credentials_file(&self) -> PathBuf {
+        self.data_dir().join("credentials")
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -202,25 +239,51 @@ impl Berth {
         )
     }
 
-    /// Runs a `berth` client command against this server; returns its output.
+    /// Runs a `berth` client command against this server, signing as the aws CLI would
+    /// with its credentials file and profile; returns its output.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(&self.binary)
+        self.cli_command()
             .args(args)
-            .env("BERTH_ENDPOINT", &self.endpoint)
             .stdin(Stdio::null())
             .output()
             .expect("run berth")
     }
 
+    /// The `berth` binary set up as `cli` runs it — endpoint, credentials file and profile —
+    /// for a test that spawns it its own way.
+    pub fn cli_command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env("BERTH_ENDPOINT", &self.endpoint)
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.credentials_file())
+            .env("AWS_PROFILE", "berth")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN");
+        command
+    }
+
     /// An ECS client from the AWS SDK for Rust pointed at this server, in `region`.
     pub fn ecs_in(&self, region: &str) -> aws_sdk_ecs::Client {
+        let key = self.credentials();
+        self.ecs_as(region, &key.access_key_id, &key.secret_access_key, None)
+    }
+
+    /// An ECS client signing with the given key (and session token), in `region`.
+    pub fn ecs_as(
+        &self,
+        region: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) -> aws_sdk_ecs::Client {
         let config = aws_sdk_ecs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .credentials_provider(Credentials::new(
-                "AKIDBERTHTEST",
-                "secret",
-                None,
+                access_key_id,
+                secret_access_key,
+                session_token.map(str::to_owned),
                 None,
                 "tests",
             ))
@@ -234,14 +297,30 @@ impl Berth {
         self.ecs_in("us-east-1")
     }
 
-    /// Runs the `aws` CLI against this server, in `dir`, with throwaway credentials.
+    /// Runs the `aws` CLI against this server, in `dir`, with the server's administrator key.
     pub fn aws(&self, dir: &Path, args: &[&str]) -> Output {
+        let key = self.credentials();
+        self.aws_with(
+            dir,
+            args,
+            &[
+                ("AWS_ACCESS_KEY_ID", &key.access_key_id),
+                ("AWS_SECRET_ACCESS_KEY", &key.secret_access_key),
+            ],
+        )
+    }
+
+    /// Runs the `aws` CLI against this server, in `dir`, with these environment variables
+    /// (credentials among them) over the defaults.
+    pub fn aws_with(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(aws_cli())
             .args(args)
             .current_dir(dir)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "AKIDBERTHTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .envs(env.iter().copied())
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_PAGER", "")
             .env("AWS_CONFIG_FILE", "/dev/null")
@@ -277,8 +356,63 @@ impl Berth {
         self.raw_request_to(method, "/", headers, body)
     }
 
-    /// Like `raw_request`, to `path`.
+    /// Like `raw_request`, to `path`, signed with the server's administrator key (for the
+    /// service its headers or path name: `ecs` for `X-Amz-Target`, `berth` for
+    /// `/berth/...`, else `ec2`).
     pub fn raw_request_to(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let service = if path.starts_with("/berth/") {
+            "berth"
+        } else if headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-amz-target"))
+        {
+            "ecs"
+        } else {
+            "ec2"
+        };
+        let signed = self.sign(method, path, headers, body, service);
+        let signed: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        self.raw_unsigned_to(method, path, &signed, body)
+    }
+
+    /// `headers` and the SigV4 headers that sign `method path` with `body` for `service`,
+    /// with the server's administrator key, now.
+    pub fn sign(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        service: &str,
+    ) -> Vec<(String, String)> {
+        let key = self.credentials();
+        sign_with(
+            &self.endpoint,
+            method,
+            path,
+            headers,
+            body,
+            service,
+            &berth_sigv4::sign::Credentials {
+                access_key_id: key.access_key_id,
+                secret_access_key: key.secret_access_key,
+                session_token: None,
+            },
+            berth_sigv4::AmzDate::now(),
+        )
+    }
+
+    /// Sends one raw HTTP/1.1 request exactly as given (no signature added) to `path`.
+    pub fn raw_unsigned_to(
         &self,
         method: &str,
         path: &str,
@@ -293,6 +427,9 @@ impl Berth {
             body.len()
         );
         for (name, value) in headers {
+            if name.eq_ignore_ascii_case("host") {
+                continue;
+            }
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
@@ -391,6 +528,60 @@ fn reap_tasks(data_dir: &Path) {
     for point in mounts {
         let _ = Command::new("umount").args(["-l", point]).status();
     }
+}
+
+/// `headers` plus the SigV4 headers (`x-amz-date`, `authorization`, a session token) that
+/// sign `method path` with `body` for `service` in us-east-1 at `now`, as sent to `endpoint`.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_with(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: &str,
+    credentials: &berth_sigv4::sign::Credentials,
+    now: berth_sigv4::AmzDate,
+) -> Vec<(String, String)> {
+    let mut map = http::HeaderMap::new();
+    map.insert(
+        "host",
+        endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("host header"),
+    );
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
+    berth_sigv4::sign::sign_request(
+        method,
+        path,
+        query,
+        &mut map,
+        &berth_sigv4::PayloadHash(berth_sigv4::sha256_hex(body)),
+        credentials,
+        "us-east-1",
+        service,
+        now,
+    );
+    map.iter()
+        .filter(|(name, _)| name.as_str() != "host")
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// The Fargate guide's task definition in `family` — awsvpc, FARGATE, 256 CPU / 512 MiB, one

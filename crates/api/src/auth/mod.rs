@@ -1,26 +1,42 @@
-//! The authentication seam: who sent a request, and for which account and region.
+//! Who sent a request, and for which account and region.
 //!
-//! One layer in front of every route (`crate::endpoint`) hands the [`Authenticator`] the whole
+//! One layer in front of every route (`crate::endpoint`) hands an [`Authenticator`] the whole
 //! request as SigV4 signs it — method, path, query, headers and the body's SHA-256 — and
-//! answers a refusal in the request's own protocol. Today any credentials are accepted and
-//! only the region is read from the SigV4 credential scope; signature verification drops in
-//! behind the trait without touching protocol or operation code.
+//! answers a refusal in the request's own protocol. Two authenticators exist:
+//! [`SigV4Authenticator`] (`sigv4.rs`, the default: every request signed with an access key
+//! berth issued) and [`AcceptAnyCredentials`] (`berth up --auth none`: any credentials or
+//! none, every caller its account's root).
+
+mod sigv4;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, Method};
+use berth_control::iam::KeyIdentity;
 use berth_model::AccountRegion;
 
 use crate::error::{ApiError, ErrorCode};
 
-/// The region used when a request carries no SigV4 credential scope.
+pub use sigv4::SigV4Authenticator;
+
+/// The region used when an unsigned request (`--auth none`) names none.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// The signing name of berth's own routes (`/berth/v1/...`), as its clients scope them.
+pub const BERTH_SIGNING_NAME: &str = "berth";
+
 /// The authenticated caller of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// The account and region the request acts in.
     pub scope: AccountRegion,
     /// The access key id it was signed with, if any.
     pub access_key_id: Option<String>,
+    /// Who holds that key, when it was verified; `None` under `--auth none`, where every
+    /// caller is its account's root.
+    pub identity: Option<Arc<KeyIdentity>>,
 }
 
 /// What a signature covers of the body.
@@ -46,15 +62,21 @@ pub struct AuthRequest<'a> {
     pub headers: &'a HeaderMap,
     /// Its body.
     pub payload: Payload,
+    /// The signing name of the service it is for (`ecs`, `ec2`, `berth`...), when known: a
+    /// signature scoped to another service is refused.
+    pub service: Option<&'a str>,
 }
+
+/// A boxed future, so an [`Authenticator`] can be a trait object.
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Caller, ApiError>> + Send + 'a>>;
 
 /// Decides who a request comes from.
 pub trait Authenticator: Send + Sync + 'static {
     /// The caller of `request`, or why it is refused.
-    fn authenticate(&self, request: &AuthRequest<'_>) -> Result<Caller, ApiError>;
+    fn authenticate<'a>(&'a self, request: &'a AuthRequest<'a>) -> AuthFuture<'a>;
 }
 
-/// Accepts any (or no) credentials, all mapped to one account.
+/// Accepts any (or no) credentials, all mapped to one account's root (`--auth none`).
 pub struct AcceptAnyCredentials {
     account_id: String,
 }
@@ -69,25 +91,23 @@ impl AcceptAnyCredentials {
 }
 
 impl Authenticator for AcceptAnyCredentials {
-    fn authenticate(&self, request: &AuthRequest<'_>) -> Result<Caller, ApiError> {
-        let scope = request
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(credential_scope);
-        let (access_key_id, region) = match scope {
-            Some((key, region)) => (Some(key.to_owned()), region.to_owned()),
-            None => (None, DEFAULT_REGION.to_owned()),
-        };
-        if !is_region_name(&region) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidSignatureException,
-                format!("'{region}' in the credential scope is not a region name."),
-            ));
-        }
-        Ok(Caller {
-            scope: AccountRegion::new(self.account_id.clone(), region),
-            access_key_id,
+    fn authenticate<'a>(&'a self, request: &'a AuthRequest<'a>) -> AuthFuture<'a> {
+        Box::pin(async move {
+            let scope = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(credential_scope);
+            let (access_key_id, region) = match scope {
+                Some((key, region)) => (Some(key.to_owned()), region.to_owned()),
+                None => (None, DEFAULT_REGION.to_owned()),
+            };
+            check_region(&region)?;
+            Ok(Caller {
+                scope: AccountRegion::new(self.account_id.clone(), region),
+                access_key_id,
+                identity: None,
+            })
         })
     }
 }
@@ -114,6 +134,19 @@ fn credential(authorization: &str) -> Option<&str> {
         .find_map(|part| part.trim().strip_prefix("Credential="))
 }
 
+/// A region must be a region's name before it reaches the store's key layout (a request
+/// for `../x` or `Not A Region` must not get a default VPC written for it).
+fn check_region(region: &str) -> Result<(), ApiError> {
+    if is_region_name(region) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidSignatureException,
+            format!("Credential should be scoped to a valid region, not '{region}'."),
+        ))
+    }
+}
+
 /// Region names are lower-case letters, digits and hyphens; anything else could not be a
 /// region and must not reach the store's key layout.
 fn is_region_name(region: &str) -> bool {
@@ -128,7 +161,7 @@ fn is_region_name(region: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn caller(authorization: Option<&str>) -> Result<Caller, ApiError> {
+    async fn caller(authorization: Option<&str>) -> Result<Caller, ApiError> {
         let mut headers = HeaderMap::new();
         if let Some(value) = authorization {
             headers.insert("authorization", value.parse().unwrap());
@@ -139,18 +172,25 @@ mod tests {
             query: None,
             headers: &headers,
             payload: Payload::Sha256([0; 32]),
+            service: None,
         };
-        AcceptAnyCredentials::new("000000000000").authenticate(&request)
+        AcceptAnyCredentials::new("000000000000")
+            .authenticate(&request)
+            .await
     }
 
-    #[test]
-    fn region_comes_from_the_credential_scope() {
+    #[tokio::test]
+    async fn region_comes_from_the_credential_scope() {
         let signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261123/eu-west-3/ecs/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
-        let c = caller(Some(signed)).unwrap();
+        let c = caller(Some(signed)).await.unwrap();
         assert_eq!(c.scope, AccountRegion::new("000000000000", "eu-west-3"));
         assert_eq!(c.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
-        assert_eq!(caller(None).unwrap().scope.region, DEFAULT_REGION);
-        assert!(caller(Some("AWS4-HMAC-SHA256 Credential=A/1/../ecs/aws4_request")).is_err());
+        assert_eq!(caller(None).await.unwrap().scope.region, DEFAULT_REGION);
+        assert!(
+            caller(Some("AWS4-HMAC-SHA256 Credential=A/1/../ecs/aws4_request"))
+                .await
+                .is_err()
+        );
         let mut headers = HeaderMap::new();
         headers.insert("authorization", signed.parse().unwrap());
         assert_eq!(signing_name(&headers), Some("ecs"));

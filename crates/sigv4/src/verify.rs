@@ -1,0 +1,315 @@
+//! Checking a [`Claim`] against the request it came with: its time, its payload hash, and
+//! its signature under the signing key of the access key it names. Looking that key up —
+//! and what an unknown key means — is the caller's business.
+
+use crate::canonical::RequestParts;
+use crate::hashing::{hex, unhex};
+use crate::{AmzDate, CanonicalRequest, Claim, ClaimSource, MAX_CLOCK_SKEW_SECS, PayloadHash};
+use crate::{SigningKey, UNSIGNED_PAYLOAD};
+
+/// Why a signature is refused. The API turns each into its protocol's error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigV4Error {
+    /// The request carries something that is no complete SigV4 signature.
+    #[error("{0}")]
+    Incomplete(String),
+    /// Signed too long ago or too far ahead, or a presigned URL past its expiry.
+    #[error("{0}")]
+    Expired(String),
+    /// The signature (or the body hash it covers) is not the one the request's key makes.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// What is known of the body when its signature is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// It was read whole: its SHA-256.
+    Read([u8; 32]),
+    /// It streams to its handler after the check.
+    Streamed,
+}
+
+/// What a verified request still owes: a streamed body declared with a hash must hash to it
+/// when it has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The SHA-256 a streamed body must have, if the signature covers one.
+    pub streamed_body_sha256: Option<[u8; 32]>,
+}
+
+/// The message AWS gives when a signature does not match.
+pub const MISMATCH_MESSAGE: &str = "The request signature we calculated does not match the \
+    signature you provided. Check your AWS Secret Access Key and signing method. Consult the \
+    service documentation for details.";
+
+/// Whether `claim` is within its time window at `now`: 15 minutes either way for a header
+/// signature; for a presigned URL, from 15 minutes before its date to its expiry.
+pub fn check_time(claim: &Claim, now: AmzDate) -> Result<(), SigV4Error> {
+    let signed = claim.date.epoch_seconds;
+    let now_secs = now.epoch_seconds;
+    if claim.scope.date != claim.date.date_stamp() {
+        return Err(SigV4Error::Mismatch(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
+            claim.scope.date,
+            claim.date.date_stamp(),
+            claim.date_source
+        )));
+    }
+    if signed > now_secs + MAX_CLOCK_SKEW_SECS {
+        return Err(SigV4Error::Expired(format!(
+            "Signature not yet current: {} is still later than {} ({now} + 15 min.)",
+            claim.date,
+            AmzDate::from_epoch(now_secs + MAX_CLOCK_SKEW_SECS)
+        )));
+    }
+    match claim.source {
+        ClaimSource::Header if signed < now_secs - MAX_CLOCK_SKEW_SECS => {
+            Err(SigV4Error::Expired(format!(
+                "Signature expired: {} is now earlier than {} ({now} - 15 min.)",
+                claim.date,
+                AmzDate::from_epoch(now_secs - MAX_CLOCK_SKEW_SECS)
+            )))
+        }
+        ClaimSource::Query { expires_secs } if now_secs > signed + expires_secs => {
+            Err(SigV4Error::Expired(format!(
+                "Request has expired: it was signed at {} for {expires_secs} seconds.",
+                claim.date
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The payload hash the signature covers: `x-amz-content-sha256` when given (which must then
+/// be the body's hash, or `UNSIGNED-PAYLOAD`), else the body's own hash.
+pub fn payload_hash(
+    parts: &RequestParts<'_>,
+    body: Body,
+) -> Result<(PayloadHash, Verified), SigV4Error> {
+    let declared = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .map(|v| v.to_str().unwrap_or_default());
+    let nothing_owed = Verified {
+        streamed_body_sha256: None,
+    };
+    match (declared, body) {
+        (Some(UNSIGNED_PAYLOAD), _) => Ok((PayloadHash(UNSIGNED_PAYLOAD.into()), nothing_owed)),
+        (Some(text), body) => {
+            let Some(declared_hash) = unhex::<32>(text) else {
+                return Err(SigV4Error::Incomplete(format!(
+                    "x-amz-content-sha256 must be the body's SHA-256 in hex or {UNSIGNED_PAYLOAD}, not '{text}'."
+                )));
+            };
+            let owed = match body {
+                Body::Read(actual) if actual != declared_hash => {
+                    return Err(SigV4Error::Mismatch(
+                        "The provided 'x-amz-content-sha256' header does not match what was computed."
+                            .into(),
+                    ));
+                }
+                Body::Read(_) => nothing_owed,
+                Body::Streamed => Verified {
+                    streamed_body_sha256: Some(declared_hash),
+                },
+            };
+            Ok((PayloadHash(text.to_ascii_lowercase()), owed))
+        }
+        (None, Body::Read(actual)) => Ok((PayloadHash(hex(&actual)), nothing_owed)),
+        (None, Body::Streamed) => Err(SigV4Error::Incomplete(format!(
+            "A streamed body must be declared in x-amz-content-sha256 (its SHA-256, or {UNSIGNED_PAYLOAD})."
+        ))),
+    }
+}
+
+/// Whether `claim`'s signature is `key`'s over `parts` (time checked apart, by [`check_time`]).
+pub fn check_signature(
+    claim: &Claim,
+    parts: &RequestParts<'_>,
+    body: Body,
+    key: &SigningKey,
+) -> Result<Verified, SigV4Error> {
+    let (payload, verified) = payload_hash(parts, body)?;
+    for name in &claim.signed_headers {
+        if !parts.headers.contains_key(name.as_str()) {
+            return Err(SigV4Error::Mismatch(format!(
+                "{MISMATCH_MESSAGE} The signed header '{name}' is not in the request."
+            )));
+        }
+    }
+    let skip = matches!(claim.source, ClaimSource::Query { .. }).then_some("X-Amz-Signature");
+    let canonical = CanonicalRequest::build(parts, &claim.signed_headers, skip, &payload);
+    let string_to_sign = canonical.string_to_sign(claim.date, &claim.scope);
+    if key.verifies(&string_to_sign, &claim.signature) {
+        Ok(verified)
+    } else {
+        Err(SigV4Error::Mismatch(MISMATCH_MESSAGE.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::{Credentials, sign_request};
+    use crate::{SigningScope, parse_amz_date, parse_claim, sha256};
+    use http::HeaderMap;
+
+    const NOW: &str = "20261202T041716Z";
+
+    fn signed(body: &[u8], token: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:4566".parse().unwrap());
+        headers.insert(
+            "x-amz-target",
+            "AmazonEC2ContainerServiceV20141113.ListClusters"
+                .parse()
+                .unwrap(),
+        );
+        let credentials = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            session_token: token.map(str::to_owned),
+        };
+        sign_request(
+            "POST",
+            "/",
+            None,
+            &mut headers,
+            &PayloadHash(crate::sha256_hex(body)),
+            &credentials,
+            "us-east-1",
+            "ecs",
+            parse_amz_date(NOW).unwrap(),
+        );
+        headers
+    }
+
+    fn verify(
+        headers: &HeaderMap,
+        body: &[u8],
+        secret: &str,
+        now: &str,
+    ) -> Result<Verified, SigV4Error> {
+        let claim = parse_claim(None, headers)?.expect("signed");
+        check_time(&claim, parse_amz_date(now).unwrap())?;
+        let parts = RequestParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers,
+        };
+        let key = SigningKey::derive(secret, &claim.scope);
+        check_signature(&claim, &parts, Body::Read(sha256(body)), &key)
+    }
+
+    #[test]
+    fn what_berth_signs_it_verifies() {
+        let headers = signed(b"{}", Some("token"));
+        assert!(verify(&headers, b"{}", "secret", NOW).is_ok());
+        assert_eq!(headers["x-amz-security-token"], "token");
+    }
+
+    #[test]
+    fn each_tampering_is_refused() {
+        let headers = signed(b"{}", None);
+        assert!(matches!(
+            verify(&headers, b"{}", "wrong", NOW),
+            Err(SigV4Error::Mismatch(_))
+        ));
+        assert!(matches!(
+            verify(&headers, b"{\"a\":1}", "secret", NOW),
+            Err(SigV4Error::Mismatch(_))
+        ));
+        let mut other_target = headers.clone();
+        other_target.insert(
+            "x-amz-target",
+            "AmazonEC2ContainerServiceV20141113.DeleteCluster"
+                .parse()
+                .unwrap(),
+        );
+        assert!(matches!(
+            verify(&other_target, b"{}", "secret", NOW),
+            Err(SigV4Error::Mismatch(_))
+        ));
+        let mut declared = headers.clone();
+        declared.insert(
+            "x-amz-content-sha256",
+            crate::sha256_hex(b"other").parse().unwrap(),
+        );
+        assert!(
+            matches!(verify(&declared, b"{}", "secret", NOW), Err(SigV4Error::Mismatch(m)) if m.contains("x-amz-content-sha256"))
+        );
+    }
+
+    #[test]
+    fn the_clock_window_is_fifteen_minutes_either_way() {
+        let headers = signed(b"", None);
+        assert!(verify(&headers, b"", "secret", "20261202T043216Z").is_ok());
+        assert!(verify(&headers, b"", "secret", "20261202T040216Z").is_ok());
+        let late = verify(&headers, b"", "secret", "20261202T043217Z").unwrap_err();
+        assert_eq!(
+            late.to_string(),
+            "Signature expired: 20261202T041716Z is now earlier than 20261202T041717Z (20261202T043217Z - 15 min.)"
+        );
+        let early = verify(&headers, b"", "secret", "20261202T040215Z").unwrap_err();
+        assert!(
+            early.to_string().starts_with("Signature not yet current"),
+            "{early}"
+        );
+    }
+
+    #[test]
+    fn a_scope_date_must_be_the_request_date() {
+        let mut headers = signed(b"", None);
+        let authorization = headers["authorization"]
+            .to_str()
+            .unwrap()
+            .replace("/20261202/", "/20261201/");
+        headers.insert("authorization", authorization.parse().unwrap());
+        let error = verify(&headers, b"", "secret", NOW).unwrap_err();
+        assert!(
+            error.to_string().contains("'20261201' != '20261202'"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn streamed_bodies_are_declared() {
+        let mut headers = HeaderMap::new();
+        let parts = RequestParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+        };
+        assert!(payload_hash(&parts, Body::Streamed).is_err());
+        headers.insert("x-amz-content-sha256", UNSIGNED_PAYLOAD.parse().unwrap());
+        let parts = RequestParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+        };
+        let (hash, owed) = payload_hash(&parts, Body::Streamed).unwrap();
+        assert_eq!(hash.0, UNSIGNED_PAYLOAD);
+        assert_eq!(owed.streamed_body_sha256, None);
+        headers.insert(
+            "x-amz-content-sha256",
+            crate::sha256_hex(b"x").parse().unwrap(),
+        );
+        let parts = RequestParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+        };
+        let (_, owed) = payload_hash(&parts, Body::Streamed).unwrap();
+        assert_eq!(owed.streamed_body_sha256, Some(sha256(b"x")));
+        let _ = SigningScope {
+            date: String::new(),
+            region: String::new(),
+            service: String::new(),
+        };
+    }
+}
