@@ -116,7 +116,11 @@ fn refuse(
             let params = body.map(Params::parse).unwrap_or_default();
             let service = query_service(&params, headers);
             let flavor = query_flavor(service);
-            query::response(flavor, Err(query_error(error, flavor)), request_id)
+            query::response(
+                flavor,
+                Err(query_error(error, flavor == XmlFlavor::Ec2)),
+                request_id,
+            )
         }
     }
 }

@@ -3,7 +3,6 @@
 //! the Query services' codes, EC2's dotted ones (`InvalidGroup.NotFound`) among them
 //! ([`QueryError`]). Every control-plane error becomes an AWS error code here and nowhere else.
 
-use crate::protocol::xml::XmlFlavor;
 use axum::http::StatusCode;
 use berth_control::{
     ClusterError, Ec2Code, Ec2Error, PageError, TaggingError, TaskDefinitionOpError, TaskError,
@@ -304,15 +303,14 @@ impl From<Ec2Error> for QueryError {
 /// body three more times.
 impl From<ApiError> for QueryError {
     fn from(error: ApiError) -> Self {
-        query_error(error, XmlFlavor::Ec2)
+        query_error(error, true)
     }
 }
 
-/// `error` in the Query protocol, as services of `flavor` name it: EC2 answers an unknown
-/// key with `AuthFailure` and a refused action with `UnauthorizedOperation`, IAM and STS with
-/// `InvalidClientTokenId` and `AccessDenied`.
-pub fn query_error(error: ApiError, flavor: XmlFlavor) -> QueryError {
-    let ec2 = flavor == XmlFlavor::Ec2;
+/// `error` in the Query protocol, as EC2 names it (`ec2`) or as the Query-flavoured services
+/// do: EC2 answers an unknown key with `AuthFailure` and a refused action with
+/// `UnauthorizedOperation`, IAM and STS with `InvalidClientTokenId` and `AccessDenied`.
+pub fn query_error(error: ApiError, ec2: bool) -> QueryError {
     let code = match error.code {
         ErrorCode::MissingAuthenticationTokenException => "MissingAuthenticationToken",
         ErrorCode::IncompleteSignatureException => "IncompleteSignature",

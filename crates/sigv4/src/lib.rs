@@ -20,6 +20,7 @@ mod amz_date;
 mod canonical;
 mod claim;
 mod encoding;
+mod error;
 mod hashing;
 pub mod sign;
 mod signing_key;
@@ -28,9 +29,9 @@ pub mod verify;
 pub use amz_date::{AmzDate, parse_amz_date};
 pub use canonical::{CanonicalRequest, PayloadHash, RequestParts};
 pub use claim::{Claim, ClaimSource, parse_claim};
+pub use error::SigV4Error;
 pub use hashing::{hex, sha256, sha256_hex};
 pub use signing_key::{SigningKey, SigningScope};
-pub use verify::SigV4Error;
 
 /// The one algorithm berth accepts, as it appears in `Authorization` and `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

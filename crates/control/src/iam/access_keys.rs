@@ -5,8 +5,9 @@ use berth_model::Timestamp;
 use berth_store::{Compare, KeyRange, Op, Txn};
 use ring::digest;
 
+use super::identity::{KeyIdentity, Principal};
 use super::records::{AccessKeyRecord, SessionRecord};
-use super::{ACCESS_KEYS_PER_PRINCIPAL, Iam, IamError, KeyIdentity};
+use super::{ACCESS_KEYS_PER_PRINCIPAL, Iam, IamError};
 use crate::cas::{Attempt, retry_cas};
 use crate::ids;
 use crate::keys;
@@ -274,8 +275,8 @@ impl Iam {
             expiration,
         };
         let user_name = match &caller.principal {
-            super::Principal::Root => None,
-            super::Principal::User(name) => Some(name.as_str()),
+            Principal::Root => None,
+            Principal::User(name) => Some(name.as_str()),
         };
         let (key, ops) =
             new_key_record(&self.sealer, &caller.account_id, user_name, Some(session))?;

@@ -7,45 +7,12 @@ use berth_model::policy::Policy;
 use berth_store::{Compare, KeyRange, Op, Txn};
 
 use super::access_keys::{NewAccessKey, new_key_record};
+use super::identity::{KeyIdentity, Principal};
 use super::records::{AccountRecord, UserPolicyRecord, UserRecord};
 use super::{Iam, IamError};
 use crate::ids;
 use crate::keys;
 use crate::records::{decode, encode};
-
-/// Who holds an access key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// The account's root: may do anything in its account.
-    Root,
-    /// An IAM user: may do what its policies allow.
-    User(String),
-}
-
-/// Everything a request signed with one access key is checked against.
-#[derive(Debug, Clone)]
-pub struct KeyIdentity {
-    /// The access key id.
-    pub access_key_id: String,
-    /// The account it acts in.
-    pub account_id: String,
-    /// Whose key it is.
-    pub principal: Principal,
-    /// `UserId` as GetCallerIdentity gives it: the account id for root, `AIDA...` for users.
-    pub user_id: String,
-    /// The principal's ARN.
-    pub arn: String,
-    /// The secret it signs with.
-    pub secret_access_key: String,
-    /// Whether it may be used (`Active`).
-    pub active: bool,
-    /// A temporary key's session: the token's SHA-256 and its expiry.
-    pub session: Option<([u8; 32], Timestamp)>,
-    /// The principal's inline policies (none for root, which needs none).
-    pub policies: Vec<Policy>,
-    /// Whether the account is the management account (its root may create accounts).
-    pub management_account: bool,
-}
 
 impl Iam {
     /// At first start: the first account, `account_id`, and an administrator key for its

@@ -12,6 +12,7 @@
 
 mod access_keys;
 mod accounts;
+mod identity;
 mod records;
 mod user_policies;
 mod users;
@@ -25,7 +26,7 @@ use crate::records::CorruptRecord;
 use crate::sealing::{SealError, Sealer};
 
 pub use access_keys::{AccessKeyMetadata, NewAccessKey, SessionCredentials};
-pub use accounts::{KeyIdentity, Principal};
+pub use identity::{KeyIdentity, Principal};
 pub use records::{AccountRecord, UserRecord};
 pub use users::UserPage;
 
