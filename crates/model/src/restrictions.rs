@@ -511,7 +511,7 @@ mod tests {
             (guide, |d| linux(d, json!({"swappiness": 10})), TRUSTED, Contains("do not support swappiness")),
             (guide, |d| linux(d, json!({"tmpfs": [{"containerPath": "/run", "size": 16}]})), TRUSTED, Exactly("berth does not support 'containerDefinitions[0].linuxParameters.tmpfs' (container 'app') yet; remove it.")),
             (guide, |d| linux(d, json!({"initProcessEnabled": true, "capabilities": {}, "devices": [], "tmpfs": []})), STRICT, Ok),
-            (guide, |d| d["networkMode"] = json!("host"), TRUSTED, Exactly("Fargate only supports network mode 'awsvpc'; this task definition uses 'host'.")),
+            (guide, |d| d["networkMode"] = json!("host"), TRUSTED, Exactly("Fargate only supports network mode 'awsvpc'; this task definition's 'networkMode' is 'host'.")),
             (ec2, |d| d["networkMode"] = json!("host"), TRUSTED, Contains("Fargate only supports network mode 'awsvpc', not 'host': 'networkMode'. berth runs every task as Fargate does")),
             (guide, |d| container(d)["dockerSecurityOptions"] = json!(["seccomp=unconfined"]), TRUSTED, Exactly("Fargate compatible task definitions do not support dockerSecurityOptions: 'containerDefinitions[0].dockerSecurityOptions' (container 'app').")),
             (guide, |d| sysctl(d, "kernel.core_pattern", "|/tmp/x"), TRUSTED, Exactly("Fargate compatible task definitions only support the namespaced kernel parameters net.*, fs.mqueue.*, kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall, kernel.shmmax, kernel.shmmni and kernel.shm_rmid_forced, not 'kernel.core_pattern': 'containerDefinitions[0].systemControls[0].namespace' (container 'app').")),

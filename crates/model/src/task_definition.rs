@@ -46,7 +46,9 @@ pub enum TaskDefinitionError {
     #[error("Task definition must have at least one essential container.")]
     NoEssentialContainer,
     /// `requiresCompatibilities: FARGATE` with another network mode.
-    #[error("Fargate only supports network mode 'awsvpc'; this task definition uses '{0}'.")]
+    #[error(
+        "Fargate only supports network mode 'awsvpc'; this task definition's 'networkMode' is '{0}'."
+    )]
     FargateNeedsAwsvpc(String),
     /// `requiresCompatibilities: FARGATE` without task-level cpu or memory.
     #[error("Fargate requires that '{0}' be defined at the task level.")]
