@@ -37,6 +37,7 @@ mod vpcs;
 
 use std::sync::Arc;
 
+use berth_model::restrictions::RegistrationPolicy;
 use berth_store::Store;
 
 pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
@@ -62,6 +63,7 @@ pub struct Ecs {
     store: Arc<dyn Store>,
     revisions: task_definitions::RevisionAllocator,
     network: NetworkConfig,
+    registration: RegistrationPolicy,
 }
 
 impl Ecs {
@@ -76,6 +78,14 @@ impl Ecs {
             store,
             revisions: task_definitions::RevisionAllocator::default(),
             network,
+            registration: RegistrationPolicy::default(),
         }
+    }
+
+    /// This control plane, registering task definitions as `policy` allows (`berth up
+    /// --allow-privileged`); Fargate's rules alone by default.
+    pub fn with_registration(mut self, policy: RegistrationPolicy) -> Self {
+        self.registration = policy;
+        self
     }
 }
