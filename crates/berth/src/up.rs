@@ -9,6 +9,7 @@ use berth_api::info::ServerInfo;
 use berth_api::{AcceptAnyCredentials, ApiState};
 use berth_control::Ecs;
 use berth_image::ImageStore;
+use berth_model::restrictions::RegistrationPolicy;
 use berth_store::EmbeddedStore;
 use berth_sys::{LinuxMounter, Mounter};
 
@@ -142,7 +143,16 @@ async fn serve(
     store: Arc<EmbeddedStore>,
     images: Arc<ImageStore>,
 ) -> anyhow::Result<()> {
-    let ecs = Arc::new(Ecs::with_network(store, config.network.clone()));
+    if config.allow_privileged {
+        tracing::warn!(
+            "--allow-privileged: task definitions may ask for privileged containers, any capability and host bind mounts; any client of this server can then take over this machine"
+        );
+    }
+    let registration = RegistrationPolicy {
+        allow_privileged: config.allow_privileged,
+    };
+    let ecs =
+        Arc::new(Ecs::with_network(store, config.network.clone()).with_registration(registration));
     let agent = Agent::new(
         Arc::new(LocalControl { ecs: ecs.clone() }),
         images.clone(),
