@@ -225,6 +225,10 @@ pub struct UpFlags {
     /// iptables), nftables, iptables, or off.
     #[arg(long, default_value = "auto", value_name = "BACKEND")]
     firewall: String,
+    /// Accept task definitions with privileged containers, any added capability and host
+    /// sourcePath bind mounts, which Fargate refuses: only on a trusted single-user machine.
+    #[arg(long)]
+    allow_privileged: bool,
 }
 
 /// How `berth up` authenticates requests.
@@ -251,6 +255,7 @@ pub struct UpConfig {
     pub network: berth_control::NetworkConfig,
     pub bridge: String,
     pub firewall: Option<berth_agent::firewall::Backend>,
+    pub allow_privileged: bool,
 }
 
 impl UpFlags {
@@ -331,6 +336,7 @@ impl UpFlags {
         };
         Ok(UpConfig {
             firewall,
+            allow_privileged: self.allow_privileged,
             network: berth_control::NetworkConfig {
                 vpc_cidr,
                 strict: self.strict_network,

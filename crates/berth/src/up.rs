@@ -11,6 +11,7 @@ use berth_control::Ecs;
 use berth_control::iam::Iam;
 use berth_control::sealing::Sealer;
 use berth_image::ImageStore;
+use berth_model::restrictions::RegistrationPolicy;
 use berth_store::EmbeddedStore;
 use berth_sys::{LinuxMounter, Mounter};
 
@@ -148,7 +149,16 @@ async fn serve(
     let sealer = Arc::new(Sealer::new(&credentials::sealing_key(&config.data_dir)?));
     let iam = Arc::new(Iam::new(store.clone(), sealer));
     let auth = authenticator(config, &iam).await?;
-    let ecs = Arc::new(Ecs::with_network(store, config.network.clone()));
+    if config.allow_privileged {
+        tracing::warn!(
+            "--allow-privileged: task definitions may ask for privileged containers, any capability and host bind mounts; any client of this server can then take over this machine"
+        );
+    }
+    let registration = RegistrationPolicy {
+        allow_privileged: config.allow_privileged,
+    };
+    let ecs =
+        Arc::new(Ecs::with_network(store, config.network.clone()).with_registration(registration));
     let agent = Agent::new(
         Arc::new(LocalControl { ecs: ecs.clone() }),
         images.clone(),

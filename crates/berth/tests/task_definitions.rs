@@ -510,3 +510,108 @@ async fn concurrent_registrations_get_distinct_revisions() {
     revisions.sort_unstable();
     assert_eq!(revisions, (1..=40).collect::<Vec<_>>());
 }
+
+/// The guide's task definition with `change` applied, as the aws CLI's `--cli-input-json`.
+fn guide_changed(change: fn(&mut serde_json::Value)) -> serde_json::Value {
+    let mut definition = serde_json::json!({
+        "family": "probe",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "busybox", "essential": true}]
+    });
+    change(&mut definition);
+    definition
+}
+
+/// `aws ecs register-task-definition` of `definition`: the CLI's output, and its stderr.
+fn register_with_cli(
+    berth: &Berth,
+    dir: &std::path::Path,
+    definition: &serde_json::Value,
+) -> (bool, String, String) {
+    std::fs::write(dir.join("probe.json"), definition.to_string()).unwrap();
+    let output = berth.aws(
+        dir,
+        &[
+            "ecs",
+            "register-task-definition",
+            "--cli-input-json",
+            "file://probe.json",
+        ],
+    );
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+type Probe = (&'static str, fn(&mut serde_json::Value), &'static str);
+
+/// What a task might ask of the machine under it, one probe per line: each refused by
+/// `berth up` with a ClientException naming the field, through the real aws CLI.
+#[rustfmt::skip]
+const PROBES: &[Probe] = &[
+    ("privileged", |d| d["containerDefinitions"][0]["privileged"] = serde_json::json!(true), "'containerDefinitions[0].privileged' (container 'app')"),
+    ("SYS_ADMIN", |d| d["containerDefinitions"][0]["linuxParameters"] = serde_json::json!({"capabilities": {"add": ["SYS_ADMIN"]}}), "not 'SYS_ADMIN': 'containerDefinitions[0].linuxParameters.capabilities.add'"),
+    ("ALL", |d| d["containerDefinitions"][0]["linuxParameters"] = serde_json::json!({"capabilities": {"add": ["ALL"]}}), "not 'ALL': 'containerDefinitions[0].linuxParameters.capabilities.add'"),
+    ("sourcePath /", |d| {
+        d["volumes"] = serde_json::json!([{"name": "root", "host": {"sourcePath": "/"}}]);
+        d["containerDefinitions"][0]["mountPoints"] = serde_json::json!([{"sourceVolume": "root", "containerPath": "/host"}]);
+    }, "do not support sourcePath: 'volumes[0].host.sourcePath' (volume 'root')"),
+    ("/dev/mem", |d| d["containerDefinitions"][0]["linuxParameters"] = serde_json::json!({"devices": [{"hostPath": "/dev/mem", "containerPath": "/dev/mem"}]}), "do not support devices: 'containerDefinitions[0].linuxParameters.devices'"),
+    ("networkMode host", |d| d["networkMode"] = serde_json::json!("host"), "Fargate only supports network mode 'awsvpc'; this task definition's 'networkMode' is 'host'"),
+    ("seccomp=unconfined", |d| d["containerDefinitions"][0]["dockerSecurityOptions"] = serde_json::json!(["seccomp=unconfined"]), "do not support dockerSecurityOptions: 'containerDefinitions[0].dockerSecurityOptions'"),
+    ("kernel.core_pattern", |d| d["containerDefinitions"][0]["systemControls"] = serde_json::json!([{"namespace": "kernel.core_pattern", "value": "|/tmp/pwn"}]), "not 'kernel.core_pattern': 'containerDefinitions[0].systemControls[0].namespace'"),
+];
+
+#[test]
+fn what_fargate_refuses_a_task_is_refused_by_name() {
+    let berth = berth();
+    let dir = tempfile::tempdir().unwrap();
+    for (probe, change, phrase) in PROBES {
+        let (ok, _, stderr) = register_with_cli(&berth, dir.path(), &guide_changed(*change));
+        assert!(!ok, "{probe}: registered");
+        assert!(
+            stderr.contains("(ClientException)") && stderr.contains(phrase),
+            "{probe}: {stderr:?} lacks {phrase:?}"
+        );
+    }
+    let families = berth.aws_json(dir.path(), &["ecs", "list-task-definition-families"]);
+    assert_eq!(families["families"], serde_json::json!([]));
+}
+
+/// On a trusted machine `berth up --allow-privileged` takes the privileged probes and stores
+/// them as given; the others stay refused.
+#[test]
+fn allow_privileged_accepts_privileged_and_nothing_more() {
+    let berth = Berth::start_with(env!("CARGO_BIN_EXE_berth"), &["--allow-privileged"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (probe, change, phrase) in PROBES {
+        let (ok, stdout, stderr) = register_with_cli(&berth, dir.path(), &guide_changed(*change));
+        let lifted = matches!(*probe, "privileged" | "SYS_ADMIN" | "ALL" | "sourcePath /");
+        if lifted {
+            assert!(ok, "{probe}: {stderr}");
+        } else {
+            assert!(
+                !ok && stderr.contains("(ClientException)") && stderr.contains(phrase),
+                "{probe}: {stdout}{stderr}"
+            );
+        }
+    }
+    let described = berth.aws_json(
+        dir.path(),
+        &[
+            "ecs",
+            "describe-task-definition",
+            "--task-definition",
+            "probe:1",
+        ],
+    );
+    assert_eq!(
+        described["taskDefinition"]["containerDefinitions"][0]["privileged"],
+        true
+    );
+}

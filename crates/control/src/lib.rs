@@ -39,6 +39,7 @@ mod vpcs;
 
 use std::sync::Arc;
 
+use berth_model::restrictions::RegistrationPolicy;
 use berth_store::Store;
 
 pub use clusters::{CAPACITY_PROVIDERS, ClusterError, ClusterInclude, ClusterUpdate, NewCluster};
@@ -64,6 +65,7 @@ pub struct Ecs {
     store: Arc<dyn Store>,
     revisions: task_definitions::RevisionAllocator,
     network: NetworkConfig,
+    registration: RegistrationPolicy,
 }
 
 impl Ecs {
@@ -78,6 +80,14 @@ impl Ecs {
             store,
             revisions: task_definitions::RevisionAllocator::default(),
             network,
+            registration: RegistrationPolicy::default(),
         }
+    }
+
+    /// This control plane, registering task definitions as `policy` allows (`berth up
+    /// --allow-privileged`); Fargate's rules alone by default.
+    pub fn with_registration(mut self, policy: RegistrationPolicy) -> Self {
+        self.registration = policy;
+        self
     }
 }

@@ -140,7 +140,7 @@ impl Ecs {
         mut draft: TaskDefinition,
         tags: Vec<Tag>,
     ) -> Result<Registered, TaskDefinitionOpError> {
-        task_definition::validate_and_normalize(&mut draft)?;
+        task_definition::validate_and_normalize(&mut draft, self.registration)?;
         tags::validate(&tags)?;
         if tags.len() > tags::MAX_TAGS {
             return Err(TagError::TooMany(tags.len()).into());
@@ -462,5 +462,198 @@ impl Ecs {
                 .max(0) as u32),
             None => Ok(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_model::restrictions::{FargateRule, Refusal, RegistrationPolicy};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::testing::{scope, store};
+
+    /// A Fargate definition of `family` whose one container `app` has `container`'s members
+    /// besides its name and image, and `volumes`.
+    fn definition(family: &str, container: Value, volumes: Value) -> TaskDefinition {
+        let mut app = json!({"name": "app", "image": "busybox"});
+        app.as_object_mut()
+            .unwrap()
+            .extend(container.as_object().cloned().unwrap_or_default());
+        serde_json::from_value(json!({
+            "family": family,
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "containerDefinitions": [app],
+            "volumes": volumes,
+        }))
+        .expect("a task definition")
+    }
+
+    /// What `berth up --allow-privileged` lets through: the three things it names.
+    fn privileged_asks() -> Vec<(&'static str, TaskDefinition)> {
+        vec![
+            (
+                "privileged",
+                definition("p", json!({"privileged": true}), json!([])),
+            ),
+            (
+                "sysadmin",
+                definition(
+                    "p",
+                    json!({"linuxParameters": {"capabilities": {"add": ["SYS_ADMIN", "ALL"]}}}),
+                    json!([]),
+                ),
+            ),
+            (
+                "host root",
+                definition(
+                    "p",
+                    json!({"mountPoints": [{"sourceVolume": "root", "containerPath": "/host"}]}),
+                    json!([{"name": "root", "host": {"sourcePath": "/"}}]),
+                ),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn privileged_asks_are_refused_and_nothing_is_stored() {
+        let (_dir, store) = store();
+        let ecs = Ecs::new(store);
+        for (case, definition) in privileged_asks() {
+            let refused = ecs
+                .register_task_definition(&scope(), definition, vec![])
+                .await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(TaskDefinitionOpError::Invalid(
+                        TaskDefinitionError::Refused(Refusal::Fargate {
+                            requires_fargate: true,
+                            ..
+                        })
+                    ))
+                ),
+                "{case}: {refused:?}"
+            );
+        }
+        let families = ecs
+            .list_task_definition_families(
+                &scope(),
+                None,
+                FamilyStatusFilter::All,
+                &PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        assert!(families.items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn allow_privileged_accepts_them_as_given() {
+        let (_dir, store) = store();
+        let ecs = Ecs::new(store).with_registration(RegistrationPolicy {
+            allow_privileged: true,
+        });
+        for (case, definition) in privileged_asks() {
+            let registered = ecs
+                .register_task_definition(&scope(), definition.clone(), vec![])
+                .await
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let stored = ecs
+                .describe_task_definition(
+                    &scope(),
+                    registered
+                        .definition
+                        .task_definition_arn
+                        .as_deref()
+                        .unwrap(),
+                )
+                .await
+                .unwrap()
+                .definition;
+            let (asked, kept) = (
+                &definition.container_definitions.as_ref().unwrap()[0],
+                &stored.container_definitions.as_ref().unwrap()[0],
+            );
+            assert_eq!(kept.privileged, asked.privileged, "{case}");
+            assert_eq!(kept.linux_parameters, asked.linux_parameters, "{case}");
+            assert_eq!(stored.volumes, definition.volumes, "{case}");
+        }
+    }
+
+    /// Everything else stays refused even on a trusted machine.
+    #[tokio::test]
+    async fn allow_privileged_lifts_nothing_else() {
+        let (_dir, store) = store();
+        let ecs = Ecs::new(store).with_registration(RegistrationPolicy {
+            allow_privileged: true,
+        });
+        let cases = [
+            (
+                json!({"linuxParameters": {"devices": [{"hostPath": "/dev/mem"}]}}),
+                "do not support devices",
+            ),
+            (
+                json!({"dockerSecurityOptions": ["seccomp=unconfined"]}),
+                "do not support dockerSecurityOptions",
+            ),
+            (
+                json!({"systemControls": [{"namespace": "kernel.core_pattern", "value": "|/x"}]}),
+                "not 'kernel.core_pattern'",
+            ),
+            (
+                json!({"linuxParameters": {"sharedMemorySize": 64}}),
+                "do not support sharedMemorySize",
+            ),
+        ];
+        for (container, phrase) in cases {
+            let refused = ecs
+                .register_task_definition(&scope(), definition("q", container, json!([])), vec![])
+                .await
+                .unwrap_err();
+            assert!(refused.to_string().contains(phrase), "{refused}");
+        }
+        let mut host_network = definition("q", json!({}), json!([]));
+        host_network.requires_compatibilities = None;
+        host_network.network_mode = Some(berth_model::shapes::NetworkMode::Host);
+        let refused = ecs
+            .register_task_definition(&scope(), host_network, vec![])
+            .await;
+        assert!(
+            matches!(
+                &refused,
+                Err(TaskDefinitionOpError::Invalid(
+                    TaskDefinitionError::Refused(Refusal::Fargate {
+                        rule: FargateRule::NetworkMode(_),
+                        requires_fargate: false,
+                        ..
+                    })
+                ))
+            ),
+            "{refused:?}"
+        );
+    }
+
+    /// A definition that does not require FARGATE is held to Fargate's rules all the same,
+    /// and told how to opt out.
+    #[tokio::test]
+    async fn non_fargate_definitions_are_told_about_allow_privileged() {
+        let (_dir, store) = store();
+        let ecs = Ecs::new(store);
+        let mut ec2 = definition("ec2", json!({"privileged": true}), json!([]));
+        ec2.requires_compatibilities = None;
+        let refused = ecs
+            .register_task_definition(&scope(), ec2, vec![])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("berth runs every task as Fargate does")
+                && refused.contains("'berth up --allow-privileged'"),
+            "{refused}"
+        );
     }
 }

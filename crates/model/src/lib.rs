@@ -6,15 +6,20 @@
 //! parse the parts berth reasons about into typed values.
 
 pub mod arn;
+pub mod capabilities;
 pub mod fargate;
+pub mod fields;
 pub mod images;
 pub mod lifecycle;
 pub mod names;
 pub mod network;
 pub mod policy;
+pub mod regions;
+pub mod restrictions;
 pub mod security_groups;
 #[allow(missing_docs, clippy::doc_lazy_continuation)] // generated from the service model
 pub mod shapes;
+pub mod sysctls;
 pub mod tags;
 pub mod task_definition;
 mod timestamp;

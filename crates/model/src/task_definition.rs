@@ -3,7 +3,9 @@
 //! of ECS would see.
 
 use crate::fargate::{self, CpuUnits, MemoryMib, SizeError};
+use crate::fields;
 use crate::names;
+use crate::restrictions::{self, Refusal, RegistrationPolicy};
 use crate::shapes::{
     Compatibility, ContainerDefinition, NetworkMode, TaskDefinition, TransportProtocol,
 };
@@ -44,7 +46,9 @@ pub enum TaskDefinitionError {
     #[error("Task definition must have at least one essential container.")]
     NoEssentialContainer,
     /// `requiresCompatibilities: FARGATE` with another network mode.
-    #[error("Fargate only supports network mode 'awsvpc'; this task definition uses '{0}'.")]
+    #[error(
+        "Fargate only supports network mode 'awsvpc'; this task definition's 'networkMode' is '{0}'."
+    )]
     FargateNeedsAwsvpc(String),
     /// `requiresCompatibilities: FARGATE` without task-level cpu or memory.
     #[error("Fargate requires that '{0}' be defined at the task level.")]
@@ -151,23 +155,26 @@ pub enum TaskDefinitionError {
         "The task definition is {0} bytes; the largest allowed is 65536 bytes. Move large values (such as environment) elsewhere."
     )]
     TooLarge(usize),
+    /// Something Fargate does not allow a task, or a field berth does not act on.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
-/// Checks `draft` (a task definition as the user sent it) against ECS's and Fargate's rules,
-/// and fills in what ECS fills in: `essential: true`, `cpu: 0`, `protocol: tcp`, host ports in
-/// awsvpc, empty lists, task cpu/memory in units, `compatibilities`. Revision, ARN, status and
-/// timestamps are the registrar's job.
-pub fn validate_and_normalize(draft: &mut TaskDefinition) -> Result<(), TaskDefinitionError> {
+/// Checks `draft` (a task definition as the user sent it) against ECS's and Fargate's rules —
+/// Fargate's task restrictions (`restrictions`, relaxed only as `policy` says) and the fields
+/// berth does not take (`fields`) included — and fills in what ECS fills in: `essential: true`,
+/// `cpu: 0`, `protocol: tcp`, host ports in awsvpc, empty lists, task cpu/memory in units,
+/// `compatibilities`. Revision, ARN, status and timestamps are the registrar's job.
+pub fn validate_and_normalize(
+    draft: &mut TaskDefinition,
+    policy: RegistrationPolicy,
+) -> Result<(), TaskDefinitionError> {
     let family = draft.family.clone().unwrap_or_default();
     if !names::is_valid_name(&family) {
         return Err(TaskDefinitionError::InvalidFamily(family));
     }
     let awsvpc = draft.network_mode == Some(NetworkMode::Awsvpc);
-    let requires_fargate = draft
-        .requires_compatibilities
-        .as_deref()
-        .unwrap_or_default()
-        .contains(&Compatibility::Fargate);
+    let requires_fargate = restrictions::requires_fargate(draft);
 
     if requires_fargate {
         if let Some(mode) = draft.network_mode.filter(|m| *m != NetworkMode::Awsvpc) {
@@ -210,9 +217,17 @@ pub fn validate_and_normalize(draft: &mut TaskDefinition) -> Result<(), TaskDefi
         ));
     }
 
-    let containers = draft.container_definitions.get_or_insert_with(Vec::new);
-    check_containers(containers, awsvpc, task_cpu, task_memory)?;
-    for container in containers.iter_mut() {
+    check_containers(
+        draft.container_definitions.get_or_insert_with(Vec::new),
+        awsvpc,
+        task_cpu,
+        task_memory,
+    )?;
+    // On the definition as sent, before defaults are filled in: a refusal names what the user
+    // wrote.
+    restrictions::check(draft, policy)?;
+    fields::check(draft, requires_fargate)?;
+    for container in draft.container_definitions.iter_mut().flatten() {
         normalize_container(container, awsvpc);
     }
 
@@ -418,7 +433,7 @@ mod tests {
 
     fn register(doc: serde_json::Value) -> Result<TaskDefinition, TaskDefinitionError> {
         let mut draft: TaskDefinition = serde_json::from_value(doc).unwrap();
-        validate_and_normalize(&mut draft).map(|()| draft)
+        validate_and_normalize(&mut draft, RegistrationPolicy::default()).map(|()| draft)
     }
 
     fn with(patch: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {

@@ -134,10 +134,10 @@ fn credential(authorization: &str) -> Option<&str> {
         .find_map(|part| part.trim().strip_prefix("Credential="))
 }
 
-/// A region must be a region's name before it reaches the store's key layout (a request
-/// for `../x` or `Not A Region` must not get a default VPC written for it).
+/// A region must be a well-formed AWS region name before it reaches the store's key layout
+/// (a request for `../x`, `local` or `Not A Region` must not get a default VPC written).
 fn check_region(region: &str) -> Result<(), ApiError> {
-    if is_region_name(region) {
+    if berth_model::regions::is_well_formed(region) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -145,16 +145,6 @@ fn check_region(region: &str) -> Result<(), ApiError> {
             format!("Credential should be scoped to a valid region, not '{region}'."),
         ))
     }
-}
-
-/// Region names are lower-case letters, digits and hyphens; anything else could not be a
-/// region and must not reach the store's key layout.
-fn is_region_name(region: &str) -> bool {
-    !region.is_empty()
-        && region.len() <= 32
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
@@ -186,11 +176,10 @@ mod tests {
         assert_eq!(c.scope, AccountRegion::new("000000000000", "eu-west-3"));
         assert_eq!(c.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
         assert_eq!(caller(None).await.unwrap().scope.region, DEFAULT_REGION);
-        assert!(
-            caller(Some("AWS4-HMAC-SHA256 Credential=A/1/../ecs/aws4_request"))
-                .await
-                .is_err()
-        );
+        for bad in ["..", "local", "us-east", "US-EAST-1"] {
+            let scope = format!("AWS4-HMAC-SHA256 Credential=A/1/{bad}/ecs/aws4_request");
+            assert!(caller(Some(&scope)).await.is_err(), "{bad}");
+        }
         let mut headers = HeaderMap::new();
         headers.insert("authorization", signed.parse().unwrap());
         assert_eq!(signing_name(&headers), Some("ecs"));
