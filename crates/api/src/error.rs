@@ -4,6 +4,7 @@
 //! ([`QueryError`]). Every control-plane error becomes an AWS error code here and nowhere else.
 
 use axum::http::StatusCode;
+use berth_control::iam::IamError;
 use berth_control::{
     ClusterError, Ec2Code, Ec2Error, PageError, TaggingError, TaskDefinitionOpError, TaskError,
 };
@@ -294,6 +295,36 @@ impl From<Ec2Error> for QueryError {
             Ec2Code::CannotDelete => "CannotDelete",
         };
         Self::new(code, message)
+    }
+}
+
+/// IAM's (and STS's) errors, with the statuses IAM gives them.
+impl From<IamError> for QueryError {
+    fn from(error: IamError) -> Self {
+        let (code, status) = match &error {
+            IamError::NoSuchEntity(_) => ("NoSuchEntity", StatusCode::NOT_FOUND),
+            IamError::EntityAlreadyExists(_) => ("EntityAlreadyExists", StatusCode::CONFLICT),
+            IamError::DeleteConflict(_) => ("DeleteConflict", StatusCode::CONFLICT),
+            IamError::LimitExceeded(_) => ("LimitExceeded", StatusCode::CONFLICT),
+            IamError::InvalidInput(_) => ("InvalidInput", StatusCode::BAD_REQUEST),
+            IamError::MalformedPolicyDocument(_) => {
+                ("MalformedPolicyDocument", StatusCode::BAD_REQUEST)
+            }
+            IamError::Contended => ("ConcurrentModification", StatusCode::CONFLICT),
+            IamError::Store(_) | IamError::Corrupt(_) | IamError::Random(_) | IamError::Seal(_) => {
+                let logged = ApiError::server(&error);
+                return Self {
+                    code: "ServiceFailure",
+                    message: logged.message,
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                };
+            }
+        };
+        Self {
+            code,
+            message: error.to_string(),
+            status,
+        }
     }
 }
 

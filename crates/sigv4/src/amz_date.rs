@@ -24,6 +24,20 @@ impl AmzDate {
         Self::from_epoch(seconds)
     }
 
+    /// `YYYY-MM-DDTHH:MM:SSZ`, ISO 8601 as the Query protocols write timestamps.
+    pub fn iso8601(&self) -> String {
+        let compact = self.to_string();
+        format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &compact[0..4],
+            &compact[4..6],
+            &compact[6..8],
+            &compact[9..11],
+            &compact[11..13],
+            &compact[13..15]
+        )
+    }
+
     /// `YYYYMMDD`, the date of a credential scope.
     pub fn date_stamp(&self) -> String {
         self.to_string()[..8].to_owned()
@@ -155,6 +169,10 @@ mod tests {
             assert_eq!(date.to_string(), text);
         }
         assert_eq!(AmzDate::from_epoch(1_440_938_160).date_stamp(), "20150830");
+        assert_eq!(
+            AmzDate::from_epoch(1_440_938_160).iso8601(),
+            "2015-08-30T12:36:00Z"
+        );
         for bad in [
             "2015083T123600Z",
             "20150830 123600Z",

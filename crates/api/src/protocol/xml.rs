@@ -75,6 +75,12 @@ impl Xml {
         self
     }
 
+    /// `value`, escaped, where the document is (a list of plain strings' members).
+    pub fn value(&mut self, value: &str) -> &mut Self {
+        escape_into(&mut self.out, value);
+        self
+    }
+
     /// `<name>value</name>` when there is a value.
     pub fn optional(&mut self, name: &str, value: Option<&str>) -> &mut Self {
         if let Some(value) = value {
@@ -94,6 +100,21 @@ impl Xml {
         body(self);
         self.out.push_str(&format!("</{name}>"));
         self
+    }
+
+    /// `<name><member>...</member>...</name>`, one member per element of `items` (the Query
+    /// protocol's lists).
+    pub fn members<T>(
+        &mut self,
+        name: &str,
+        items: impl IntoIterator<Item = T>,
+        mut member: impl FnMut(&mut Self, T),
+    ) -> &mut Self {
+        self.element(name, |xml| {
+            for value in items {
+                xml.element("member", |xml| member(xml, value));
+            }
+        })
     }
 
     /// `<name><item>...</item>...</name>`, one item per element of `items` (EC2's lists).

@@ -11,6 +11,8 @@
 
 pub mod ec2;
 pub mod ecs;
+pub mod iam;
+pub mod sts;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -175,22 +177,14 @@ pub static SERVICES: &[Service] = &[
     Service {
         signing_name: "sts",
         json: None,
-        query: query(
-            "2011-06-15",
-            "https://sts.amazonaws.com/doc/2011-06-15/",
-            XmlFlavor::Query,
-        ),
-        handler: Handler::NotServed,
+        query: query(sts::VERSION, sts::NAMESPACE, XmlFlavor::Query),
+        handler: Handler::Query(sts::serve),
     },
     Service {
         signing_name: "iam",
         json: None,
-        query: query(
-            "2010-05-08",
-            "https://iam.amazonaws.com/doc/2010-05-08/",
-            XmlFlavor::Query,
-        ),
-        handler: Handler::NotServed,
+        query: query(iam::VERSION, iam::NAMESPACE, XmlFlavor::Query),
+        handler: Handler::Query(iam::serve),
     },
     Service {
         signing_name: "secretsmanager",
