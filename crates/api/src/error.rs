@@ -38,6 +38,9 @@ pub enum ErrorCode {
     ImageNotFoundException,
     /// The resource is in use.
     ResourceInUseException,
+    /// The request is refused whoever sent it (`browser_guard`: not this server's name, a
+    /// web page's request).
+    AccessDeniedException,
     /// The server failed; nothing was written.
     ServerException,
 }
@@ -49,7 +52,7 @@ impl ErrorCode {
             Self::ServerException => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestEntityTooLargeException => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowedException => StatusCode::METHOD_NOT_ALLOWED,
-            Self::InvalidSignatureException => StatusCode::FORBIDDEN,
+            Self::InvalidSignatureException | Self::AccessDeniedException => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -70,6 +73,7 @@ impl ErrorCode {
             Self::UpdateInProgressException => "UpdateInProgressException",
             Self::ImageNotFoundException => "ImageNotFoundException",
             Self::ResourceInUseException => "ResourceInUseException",
+            Self::AccessDeniedException => "AccessDeniedException",
             Self::ServerException => "ServerException",
         }
     }
@@ -281,6 +285,7 @@ impl From<ApiError> for QueryError {
     fn from(error: ApiError) -> Self {
         let code = match error.code {
             ErrorCode::InvalidSignatureException => "AuthFailure",
+            ErrorCode::AccessDeniedException => "AccessDenied",
             ErrorCode::RequestEntityTooLargeException => "RequestEntityTooLarge",
             ErrorCode::SerializationException => "IncompleteBody",
             ErrorCode::ServerException => "InternalError",

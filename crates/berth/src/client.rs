@@ -176,13 +176,23 @@ pub async fn call_ecs(
     json_response(endpoint, response).await
 }
 
+/// The `Authorization` of the CLI's Query calls. berth refuses form bodies that carry none
+/// (any web page can post a form, none can add this header to it); the CLI holds no
+/// credentials to sign with, so it says in SigV4's shape what it would sign: EC2 in the
+/// default region, the one its unsigned JSON calls act in.
+const UNSIGNED_QUERY: &str = "AWS4-HMAC-SHA256 \
+    Credential=berth-cli/19700101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=none";
+
 /// The default subnet of the caller's default VPC, asked of berth's EC2 API as `aws ec2
 /// describe-subnets --filters Name=default-for-az,Values=true` would.
 pub async fn default_subnet(endpoint: &Endpoint) -> anyhow::Result<String> {
-    let headers = [(
-        "content-type",
-        "application/x-www-form-urlencoded".to_owned(),
-    )];
+    let headers = [
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+        ("authorization", UNSIGNED_QUERY.to_owned()),
+    ];
     let form = "Action=DescribeSubnets&Version=2016-11-15\
                 &Filter.1.Name=default-for-az&Filter.1.Value.1=true";
     let response = send(endpoint, "POST", "/", &headers, full(form)).await?;
