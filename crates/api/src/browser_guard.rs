@@ -39,7 +39,8 @@ pub async fn guard(State(state): State<ApiState>, request: Request, next: Next) 
         return next.run(request).await;
     };
     let request_id = next_request_id();
-    tracing::info!(%request_id, reason = %refusal, "refused a request a browser could have been made to send");
+    // The caller is told why; at info a page looping on berth would flood the log.
+    tracing::debug!(%request_id, reason = %refusal, "refused a request a browser could have been made to send");
     let framing = Framing::detect(request.uri().path(), request.headers());
     let response = endpoint::refuse(
         framing,
