@@ -101,7 +101,7 @@ fn signed_service(
 }
 
 /// An error met before any service ran, in the request's protocol.
-fn refuse(
+pub(crate) fn refuse(
     framing: Framing,
     headers: &HeaderMap,
     body: Option<&[u8]>,
@@ -125,7 +125,7 @@ fn refuse(
     }
 }
 
-fn with_request_id(mut response: Response, request_id: &str) -> Response {
+pub(crate) fn with_request_id(mut response: Response, request_id: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-amzn-requestid", value);
     }

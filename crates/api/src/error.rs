@@ -40,7 +40,8 @@ pub enum ErrorCode {
     SignatureExpired,
     /// A temporary key's session has ended.
     ExpiredTokenException,
-    /// The caller's policies do not allow the action.
+    /// The caller's policies do not allow the action, or the request is refused whoever
+    /// sent it (`browser_guard`: not this server's name, a web page's request).
     AccessDeniedException,
     /// The body is larger than [`crate::MAX_BODY_BYTES`].
     RequestEntityTooLargeException,

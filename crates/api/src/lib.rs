@@ -1,8 +1,10 @@
 //! berth's HTTP API: the AWS wire protocols, the services spoken over them, the
 //! authentication seam, and the one place where control-plane errors become AWS error codes.
 //!
-//! A request goes `router` → `endpoint::authenticate` (the body, who is calling — for every
-//! route) → `endpoint::serve`, which reads the protocol's framing (`protocol`: AWS JSON,
+//! `listener` accepts connections and bounds how long a client may take; a request goes
+//! `router` → `browser_guard` (nothing a web page could have been made to send — for every
+//! route) → `endpoint::authenticate` (the body, who is calling — for every route) →
+//! `endpoint::serve`, which reads the protocol's framing (`protocol`: AWS JSON,
 //! Query with XML, rpc-v2-cbor), finds the service (`services`: the registry; `ecs`, `ec2`)
 //! and has the protocol write its answer. A service holds one dispatch `match` to a typed
 //! action and one small function per operation onto `berth_control`. berth's own API
@@ -10,14 +12,18 @@
 //! kernel, images or containers.
 
 pub mod auth;
+pub mod browser_guard;
 mod endpoint;
 mod error;
 pub mod images;
 pub mod info;
+pub mod listener;
 pub mod logs;
 pub mod protocol;
+pub mod server_names;
 pub mod services;
 mod task_wait;
+mod timed_body;
 
 use std::sync::Arc;
 
@@ -31,7 +37,9 @@ pub use auth::{
 };
 pub use error::{ApiError, ErrorCode};
 pub use images::{ImageService, ImageServiceError};
+pub use listener::HttpLimits;
 pub use logs::LogService;
+pub use server_names::ServerNames;
 
 /// The largest request body accepted, in bytes. ECS's largest documents (a task definition
 /// of 64 KiB) fit many times over; anything larger is refused with HTTP 413.
@@ -52,6 +60,8 @@ pub struct ApiState {
     pub logs: Arc<dyn LogService>,
     /// What `GET /berth/v1/info` answers.
     pub info: Arc<info::ServerInfo>,
+    /// The names this server answers to (`browser_guard`).
+    pub names: Arc<ServerNames>,
 }
 
 /// The HTTP router serving every protocol on one endpoint.
@@ -70,6 +80,12 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             endpoint::authenticate,
+        ))
+        // Outermost: a request a page could have been made to send is refused before its
+        // body is read or its credentials looked at.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            browser_guard::guard,
         ))
         .with_state(state)
 }

@@ -90,12 +90,28 @@ fn api_with(auth: Arc<dyn berth_api::Authenticator>) -> Api {
             version: "9.9.9".into(),
             ..Default::default()
         }),
+        names: Arc::new(berth_api::ServerNames::loopback()),
     };
     Api {
         _dir: dir,
-        router: router(state),
+        // Requests come as a client on this machine sends them, to localhost: the browser
+        // guard in front of every route refuses HTTP/1.1 without a Host.
+        router: router(state).layer(axum::middleware::map_request(to_localhost)),
     }
 }
+
+async fn to_localhost(mut request: Request<Body>) -> Request<Body> {
+    if !request.headers().contains_key("host") {
+        request
+            .headers_mut()
+            .insert("host", axum::http::HeaderValue::from_static("localhost"));
+    }
+    request
+}
+
+/// An `Authorization` as the aws CLI sends with its Query calls: the browser guard takes form
+/// bodies only signed.
+const SIGNED: &str = "AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0";
 
 async fn call(
     api: &Api,
@@ -205,6 +221,7 @@ async fn a_service_not_served_yet_answers_in_its_own_protocol() {
         &api,
         Request::post("/")
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", SIGNED)
             .body(Body::from(
                 "Action=DescribeLoadBalancers&Version=2015-12-01",
             ))
@@ -242,6 +259,7 @@ async fn a_service_not_served_yet_answers_in_its_own_protocol() {
         &api,
         Request::post("/")
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", SIGNED)
             .body(Body::from("Action=DescribeVpcs&Version=2016-11-15"))
             .unwrap(),
     )
@@ -343,6 +361,7 @@ async fn every_route_is_authenticated_with_the_whole_request() {
         Request::post("/")
             .header("x-refuse", "1")
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", SIGNED)
             .body(Body::from("Action=DescribeVpcs&Version=2016-11-15"))
             .unwrap(),
     )
@@ -378,6 +397,7 @@ async fn bodies_too_large_or_broken_are_told_apart_on_every_route() {
         &api,
         Request::post("/")
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", SIGNED)
             .body(Body::from(large))
             .unwrap(),
     )
@@ -393,6 +413,7 @@ async fn bodies_too_large_or_broken_are_told_apart_on_every_route() {
         &api,
         Request::post("/")
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", SIGNED)
             .body(Body::new(Broken(false)))
             .unwrap(),
     )
@@ -528,6 +549,7 @@ async fn every_unserved_service_answers_in_each_protocol_it_speaks() {
                 &api,
                 Request::post("/")
                     .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", SIGNED)
                     .body(Body::from(format!(
                         "Action=Nothing&Version={}",
                         query.version

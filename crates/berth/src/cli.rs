@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -229,6 +230,22 @@ pub struct UpFlags {
     /// sourcePath bind mounts, which Fargate refuses: only on a trusted single-user machine.
     #[arg(long)]
     allow_privileged: bool,
+    /// A DNS name clients reach this server by (repeatable). Requests are answered only when
+    /// their Host is an IP address, localhost or one of these, so that no web page can reach
+    /// berth through a name of its own (DNS rebinding).
+    #[arg(long = "api-host", value_name = "NAME")]
+    api_hosts: Vec<String>,
+    /// Seconds a client may take to send a request's head; also how long a kept-alive
+    /// connection may sit idle.
+    #[arg(long, default_value_t = berth_api::listener::HEADER_TIMEOUT.as_secs(), value_name = "SECONDS")]
+    header_timeout: u64,
+    /// Seconds a request body may go without bytes; a body read whole (all but image
+    /// imports) must be in within it.
+    #[arg(long, default_value_t = berth_api::listener::BODY_TIMEOUT.as_secs(), value_name = "SECONDS")]
+    body_timeout: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = berth_api::listener::MAX_CONNECTIONS, value_name = "N")]
+    max_connections: usize,
 }
 
 /// How `berth up` authenticates requests.
@@ -256,6 +273,8 @@ pub struct UpConfig {
     pub bridge: String,
     pub firewall: Option<berth_agent::firewall::Backend>,
     pub allow_privileged: bool,
+    pub names: berth_api::ServerNames,
+    pub http: berth_api::HttpLimits,
 }
 
 impl UpFlags {
@@ -334,7 +353,19 @@ impl UpFlags {
                 })?,
             ),
         };
+        let names = berth_api::ServerNames::with_names(&self.api_hosts)
+            .map_err(|e| anyhow::anyhow!("--api-host: {e}"))?;
+        if self.header_timeout == 0 || self.body_timeout == 0 || self.max_connections == 0 {
+            bail!("--header-timeout, --body-timeout and --max-connections must be at least 1");
+        }
+        let http = berth_api::HttpLimits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            max_connections: self.max_connections,
+        };
         Ok(UpConfig {
+            names,
+            http,
             firewall,
             allow_privileged: self.allow_privileged,
             network: berth_control::NetworkConfig {

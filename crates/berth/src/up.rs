@@ -190,6 +190,7 @@ async fn serve(
             }
             .to_owned(),
         }),
+        names: Arc::new(config.names.clone()),
     };
     // Handlers go in before the ready line: a SIGTERM sent the moment berth says it is up
     // must stop it cleanly, not kill it.
@@ -206,10 +207,8 @@ async fn serve(
         config.data_dir.display()
     );
     let _ = crate::output::outln!("export AWS_ENDPOINT_URL=http://{address}");
-    axum::serve(listener, berth_api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the API server failed")
+    berth_api::listener::serve(listener, berth_api::router(state), config.http, shutdown).await;
+    Ok(())
 }
 
 /// The authenticator `--auth` asks for. At first start (no account yet) the first account is

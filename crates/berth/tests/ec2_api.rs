@@ -13,6 +13,9 @@ use berth_testsupport::Berth;
 use berth_testsupport::tasks::{TaskSetup, network_in, register, wait_for_all};
 use serde_json::Value;
 
+/// A raw Query call's `Authorization`, as the aws CLI sends it (berth takes form bodies only
+/// signed).
+const SIGNED: &str = "AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST/20261123/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0";
 /// A task that only waits (until SIGTERM).
 const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
@@ -477,7 +480,10 @@ async fn unknown_groups_are_made_on_first_use_unless_the_network_is_strict() {
 #[test]
 fn the_query_protocol_answers_unknown_actions_and_missing_versions_in_ec2s_words() {
     let berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
-    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", SIGNED),
+    ];
     let (status, body) =
         berth.raw_request("POST", &form, b"Action=LaunchRocket&Version=2016-11-15");
     assert_eq!(status, 400, "{body}");
@@ -491,7 +497,10 @@ fn the_query_protocol_answers_unknown_actions_and_missing_versions_in_ec2s_words
 #[test]
 fn characters_xml_cannot_carry_are_refused_and_every_answer_stays_parseable() {
     let berth = Berth::start(env!("CARGO_BIN_EXE_berth"));
-    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", SIGNED),
+    ];
     // Raw, as a probe sends it: a control character in the description.
     let (status, body) = berth.raw_request(
         "POST",

@@ -419,13 +419,31 @@ impl Berth {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, String) {
-        let authority = self.endpoint.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(authority).expect("connect to berth");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        let (status, _, body) =
+            self.raw_request_as(Some(self.authority()), method, path, headers, body);
+        (status, body)
+    }
+
+    /// Sends one raw HTTP/1.1 request as given (no signature added), with `host` as the Host
+    /// header (none at all when `None`); returns (status, head, body), the head being the
+    /// status line and headers.
+    pub fn raw_request_as(
+        &self,
+        host: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, String) {
+        let mut connection = self.connect();
+        let mut request = format!("{method} {path} HTTP/1.1\r\n");
+        if let Some(host) = host {
+            request.push_str(&format!("Host: {host}\r\n"));
+        }
+        request.push_str(&format!(
+            "Connection: close\r\nContent-Length: {}\r\n",
             body.len()
-        );
+        ));
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("host") {
                 continue;
@@ -433,10 +451,13 @@ impl Berth {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).expect("send request");
+        connection.send(request.as_bytes()).expect("send request");
         // A server may answer (413) before reading a large body and close: ignore write errors.
-        let _ = stream.write_all(body);
+        let _ = connection.send(body);
+        // As long as the server keeps sending, with at most 10 s of silence.
         let mut response = Vec::new();
+        let stream = &mut connection.stream;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
         let _ = stream.read_to_end(&mut response);
         let text = String::from_utf8_lossy(&response).into_owned();
         let status = text
@@ -444,11 +465,20 @@ impl Berth {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    /// `127.0.0.1:PORT`, as dialled and as the Host header of raw requests.
+    pub fn authority(&self) -> &str {
+        self.endpoint.trim_start_matches("http://")
+    }
+
+    /// A raw TCP connection to the server, for requests written piece by piece.
+    pub fn connect(&self) -> RawConnection {
+        RawConnection {
+            stream: TcpStream::connect(self.authority()).expect("connect to berth"),
+        }
     }
 
     /// An ECS JSON request over raw HTTP: (status, parsed body).
@@ -466,6 +496,81 @@ impl Berth {
             status,
             serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
         )
+    }
+}
+
+/// A TCP connection to berth driven byte by byte: requests left unfinished, dripped, or
+/// followed by silence. Every read is bounded by the time it is given.
+pub struct RawConnection {
+    stream: TcpStream,
+}
+
+impl RawConnection {
+    /// Writes `bytes` (all of them, or the error that stopped it: the server closed).
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Reads until the server closes the connection or `within` passes; returns how long it
+    /// took to close (`None`: still open) and everything read.
+    pub fn read_to_close(&mut self, within: Duration) -> (Option<Duration>, Vec<u8>) {
+        let start = std::time::Instant::now();
+        let mut read = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let Some(left) = within.checked_sub(start.elapsed()).filter(|d| !d.is_zero()) else {
+                return (None, read);
+            };
+            self.stream.set_read_timeout(Some(left)).ok();
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return (Some(start.elapsed()), read),
+                Ok(n) => read.extend_from_slice(&buffer[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return (None, read);
+                }
+                // A reset is a close too (the server dropped what it had not read).
+                Err(_) => return (Some(start.elapsed()), read),
+            }
+        }
+    }
+
+    /// Reads one response with a `Content-Length` body, leaving the connection open; returns
+    /// (status, body), or `None` if none is complete within `within`.
+    pub fn read_response(&mut self, within: Duration) -> Option<(u16, String)> {
+        let start = std::time::Instant::now();
+        let mut read = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let text = String::from_utf8_lossy(&read).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    let status = head.split(' ').nth(1)?.parse().ok()?;
+                    return Some((status, body.to_owned()));
+                }
+            }
+            let left = within
+                .checked_sub(start.elapsed())
+                .filter(|d| !d.is_zero())?;
+            self.stream.set_read_timeout(Some(left)).ok();
+            match self.stream.read(&mut buffer) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => read.extend_from_slice(&buffer[..n]),
+            }
+        }
     }
 }
 
