@@ -10,7 +10,6 @@ use std::time::Duration;
 use berth_testsupport::Berth;
 use berth_testsupport::oci::{Image, Layer, Layout};
 
-const SIGNED: &str = "AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST/20261123/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0";
 const ECS_JSON: (&str, &str) = ("Content-Type", "application/x-amz-json-1.1");
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
@@ -21,7 +20,8 @@ fn target(operation: &str) -> (&'static str, String) {
     )
 }
 
-/// An ECS JSON call with this Host and more headers: (status, head, body).
+/// An ECS JSON call with this Host and more headers, signed as a client reaching the server
+/// by that name would sign it: (status, head, body).
 fn ecs_as(
     berth: &Berth,
     host: Option<&str>,
@@ -32,7 +32,19 @@ fn ecs_as(
     let (name, value) = target(operation);
     let mut headers = vec![(name, value.as_str()), ECS_JSON];
     headers.extend_from_slice(more);
-    berth.raw_request_as(host, "POST", "/", &headers, body.as_bytes())
+    berth.raw_signed_as(host, "POST", "/", &headers, body.as_bytes(), "ecs")
+}
+
+/// A whole signed ECS JSON request as raw bytes would send it, `extra` lines (each ending in
+/// CRLF) added to its head.
+fn signed_ecs_request(berth: &Berth, operation: &str, body: &str, extra: &str) -> String {
+    let (name, value) = target(operation);
+    let headers = [(name, value.as_str()), ECS_JSON];
+    let mut head = format!("POST / HTTP/1.1\r\nHost: {}\r\n", berth.authority());
+    for (name, value) in berth.sign("POST", "/", &headers, body.as_bytes(), "ecs") {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    format!("{head}Content-Length: {}\r\n{extra}\r\n{body}", body.len())
 }
 
 fn clusters(berth: &Berth) -> serde_json::Value {
@@ -59,16 +71,17 @@ fn a_rebound_name_is_refused_and_the_servers_own_names_are_served() {
          --api-host evil.example to allow it."
     );
     // The same in the Query protocol's shape, and in berth's own API's.
-    let (status, _, body) = berth.raw_request_as(
+    let (status, _, body) = berth.raw_signed_as(
         Some(&evil),
         "POST",
         "/",
-        &[FORM, ("Authorization", SIGNED)],
+        &[FORM],
         b"Action=CreateSecurityGroup&Version=2016-11-15&GroupName=rebound&GroupDescription=x",
+        "ec2",
     );
     assert_eq!(status, 403, "{body}");
     assert!(
-        body.contains("<Response><Errors><Error><Code>AccessDenied</Code>"),
+        body.contains("<Response><Errors><Error><Code>UnauthorizedOperation</Code>"),
         "{body}"
     );
     let (status, _, body) = berth.raw_request_as(Some(&evil), "GET", "/berth/v1/info", &[], b"");
@@ -155,12 +168,14 @@ fn a_browsers_form_or_text_post_runs_nothing() {
     // A plain HTML form posting an EC2 action: no signature.
     let (status, _, body) = berth.raw_request_as(Some(&own), "POST", "/", &[FORM], create);
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(
+        body.contains("<Code>UnauthorizedOperation</Code>"),
+        "{body}"
+    );
     assert!(body.contains("must be signed"), "{body}");
     // The same signed (the aws CLI's way) runs; and it is the only group made.
-    let signed = [FORM, ("Authorization", SIGNED)];
     let describe = b"Action=DescribeSecurityGroups&Version=2016-11-15";
-    let (status, _, body) = berth.raw_request_as(Some(&own), "POST", "/", &signed, describe);
+    let (status, _, body) = berth.raw_signed_as(Some(&own), "POST", "/", &[FORM], describe, "ec2");
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains("<groupName>csrf</groupName>"), "{body}");
 
@@ -193,7 +208,8 @@ fn a_browsers_form_or_text_post_runs_nothing() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("AccessDeniedException"), "{body}");
     assert_eq!(clusters(&berth), serde_json::json!([]));
-    let (status, _, body) = berth.raw_request_as(Some(&own), "GET", "/berth/v1/images", &[], b"");
+    let (status, _, body) =
+        berth.raw_signed_as(Some(&own), "GET", "/berth/v1/images", &[], b"", "berth");
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains("csrf"), "{body}");
 }
@@ -245,12 +261,7 @@ fn a_request_head_that_never_ends_is_closed_in_the_header_timeout() {
 fn an_idle_keep_alive_connection_is_closed() {
     let berth = berth_quick(&[]);
     let mut connection = berth.connect();
-    let (name, value) = target("ListClusters");
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\n{name}: {value}\r\nContent-Type: {}\r\nContent-Length: 2\r\n\r\n{{}}",
-        berth.authority(),
-        ECS_JSON.1
-    );
+    let request = signed_ecs_request(&berth, "ListClusters", "{}", "");
     // Two requests on one connection: it is kept alive between them...
     for _ in 0..2 {
         connection.send(request.as_bytes()).unwrap();
@@ -327,11 +338,19 @@ fn an_image_import_streams_past_the_body_timeout_but_may_not_stall() {
 
     let import = |tag: &str, stall_after: Option<usize>| {
         let mut connection = berth.connect();
-        let head = format!(
-            "POST /berth/v1/images/import HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-tar\r\nx-berth-tag: {tag}\r\nContent-Length: {}\r\n\r\n",
-            berth.authority(),
-            archive.len()
+        let headers = [
+            ("content-type", "application/x-tar"),
+            ("x-berth-tag", tag),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ];
+        let mut head = format!(
+            "POST /berth/v1/images/import HTTP/1.1\r\nHost: {}\r\n",
+            berth.authority()
         );
+        for (name, value) in berth.sign("POST", "/berth/v1/images/import", &headers, b"", "berth") {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", archive.len()));
         connection.send(head.as_bytes()).unwrap();
         // Ten pieces 300 ms apart: three times the body timeout in all.
         let piece = archive.len().div_ceil(10);
@@ -379,12 +398,7 @@ fn connections_past_the_limit_wait_and_are_served_once_others_go() {
     }
     std::thread::sleep(Duration::from_millis(300));
     // Two more, whole requests: they wait to be accepted.
-    let (name, value) = target("ListClusters");
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\n{name}: {value}\r\nContent-Type: {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
-        berth.authority(),
-        ECS_JSON.1
-    );
+    let request = signed_ecs_request(&berth, "ListClusters", "{}", "Connection: close\r\n");
     let mut waiting: Vec<_> = (0..2).map(|_| berth.connect()).collect();
     for connection in &mut waiting {
         connection.send(request.as_bytes()).unwrap();

@@ -130,7 +130,11 @@ pub fn check_signature(
     if key.verifies(&string_to_sign, &claim.signature) {
         Ok(verified)
     } else {
-        Err(SigV4Error::Mismatch(MISMATCH_MESSAGE.into()))
+        // As AWS does: what the server signed, so a client author can see where they differ.
+        Err(SigV4Error::Mismatch(format!(
+            "{MISMATCH_MESSAGE}\n\nThe Canonical String for this request should have been\n'{}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n",
+            canonical.as_str()
+        )))
     }
 }
 

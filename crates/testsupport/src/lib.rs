@@ -411,6 +411,41 @@ impl Berth {
         )
     }
 
+    /// Like `raw_request_as`, signed (for `service`) with the server's administrator key as
+    /// a client that reached the server as `host` would sign it; `None` sends no Host at all
+    /// (signed as if to the server's address).
+    pub fn raw_signed_as(
+        &self,
+        host: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        service: &str,
+    ) -> (u16, String, String) {
+        let key = self.credentials();
+        let endpoint = format!("http://{}", host.unwrap_or(self.authority()));
+        let signed = sign_with(
+            &endpoint,
+            method,
+            path,
+            headers,
+            body,
+            service,
+            &berth_sigv4::sign::Credentials {
+                access_key_id: key.access_key_id,
+                secret_access_key: key.secret_access_key,
+                session_token: None,
+            },
+            berth_sigv4::AmzDate::now(),
+        );
+        let signed: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        self.raw_request_as(host, method, path, &signed, body)
+    }
+
     /// Sends one raw HTTP/1.1 request exactly as given (no signature added) to `path`.
     pub fn raw_unsigned_to(
         &self,
@@ -667,12 +702,17 @@ pub fn sign_with(
     let (path, query) = path
         .split_once('?')
         .map_or((path, None), |(p, q)| (p, Some(q)));
+    // A declared payload hash (UNSIGNED-PAYLOAD for a stream) is what the signature covers.
+    let payload = map
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| berth_sigv4::sha256_hex(body), str::to_owned);
     berth_sigv4::sign::sign_request(
         method,
         path,
         query,
         &mut map,
-        &berth_sigv4::PayloadHash(berth_sigv4::sha256_hex(body)),
+        &berth_sigv4::PayloadHash(payload),
         credentials,
         "us-east-1",
         service,
