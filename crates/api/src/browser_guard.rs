@@ -41,11 +41,13 @@ pub async fn guard(State(state): State<ApiState>, request: Request, next: Next) 
     let request_id = next_request_id();
     // The caller is told why; at info a page looping on berth would flood the log.
     tracing::debug!(%request_id, reason = %refusal, "refused a request a browser could have been made to send");
-    let framing = Framing::detect(request.uri().path(), request.headers());
+    let framing = Framing::detect_uri(request.uri(), request.headers());
+    // The body is not read here: only a presigned URL's query can name the Query service.
+    let params = crate::protocol::query::Params::of_request(request.uri().query(), b"");
     let response = endpoint::refuse(
         framing,
         request.headers(),
-        None,
+        &params,
         refusal.into(),
         &request_id,
     );

@@ -14,12 +14,13 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::auth::{AuthRequest, BERTH_SIGNING_NAME, Caller, Payload, signing_name};
+use crate::authorize;
 use crate::error::{ApiError, ErrorCode, query_error};
 use crate::protocol::aws_json;
 use crate::protocol::query::{self, Params, QueryError};
 use crate::protocol::xml::{Xml, XmlFlavor};
 use crate::protocol::{Framing, body, next_request_id, rpc_v2_cbor};
-use crate::services::{self, Handler, Service};
+use crate::services::{self, Handler, Resources, Service};
 use crate::{ApiState, MAX_BODY_BYTES};
 
 /// The one route whose body streams to its handler instead of being read first: image
@@ -36,7 +37,7 @@ pub async fn authenticate(State(state): State<ApiState>, request: Request, next:
     let span = tracing::debug_span!("request", %request_id, path = %request.uri().path());
     let response = async {
         let (mut parts, body) = request.into_parts();
-        let framing = Framing::detect(parts.uri.path(), &parts.headers);
+        let framing = Framing::detect_uri(&parts.uri, &parts.headers);
         let (payload, body, read) = if parts.uri.path() == STREAMED_PATH {
             (Payload::Streamed, body, None)
         } else {
@@ -47,13 +48,19 @@ pub async fn authenticate(State(state): State<ApiState>, request: Request, next:
                     Some(bytes),
                 ),
                 Err(error) => {
-                    return refuse(framing, &parts.headers, None, error.into(), &request_id);
+                    return refuse(
+                        framing,
+                        &parts.headers,
+                        &Params::default(),
+                        error.into(),
+                        &request_id,
+                    );
                 }
             }
         };
         // Only a Query request names its service in its body.
         let params = match (framing, read.as_deref()) {
-            (Framing::Query, Some(body)) => Params::parse(body),
+            (Framing::Query, Some(body)) => Params::of_request(parts.uri.query(), body),
             _ => Params::default(),
         };
         let service = signed_service(framing, parts.uri.path(), &parts.headers, &params);
@@ -67,11 +74,18 @@ pub async fn authenticate(State(state): State<ApiState>, request: Request, next:
         };
         match state.auth.authenticate(&signed).await {
             Ok(caller) => {
+                if framing == Framing::Berth
+                    && let Some(action) =
+                        authorize::berth_action(parts.method.as_str(), parts.uri.path())
+                    && let Err(error) = authorize::authorize(&caller, action, &["*".to_owned()])
+                {
+                    return refuse(framing, &parts.headers, &params, error, &request_id);
+                }
                 parts.extensions.insert(caller);
                 parts.extensions.insert(RequestId(request_id.clone()));
                 next.run(Request::from_parts(parts, body)).await
             }
-            Err(error) => refuse(framing, &parts.headers, read.as_deref(), error, &request_id),
+            Err(error) => refuse(framing, &parts.headers, &params, error, &request_id),
         }
     }
     .instrument(span)
@@ -104,7 +118,7 @@ fn signed_service(
 pub(crate) fn refuse(
     framing: Framing,
     headers: &HeaderMap,
-    body: Option<&[u8]>,
+    params: &Params,
     error: ApiError,
     request_id: &str,
 ) -> Response {
@@ -113,8 +127,7 @@ pub(crate) fn refuse(
         Framing::RpcV2Cbor => rpc_v2_cbor::error_response(&error),
         Framing::Berth => error.into_response(),
         Framing::Query => {
-            let params = body.map(Params::parse).unwrap_or_default();
-            let service = query_service(&params, headers);
+            let service = query_service(params, headers);
             let flavor = query_flavor(service);
             query::response(
                 flavor,
@@ -142,9 +155,17 @@ pub async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let framing = Framing::detect(uri.path(), &headers);
-    if framing != Framing::Berth && method != Method::POST {
-        return refuse(framing, &headers, None, not_an_operation(), &request_id);
+    let framing = Framing::detect_uri(&uri, &headers);
+    // AWS requests are POSTs, but for a presigned Query URL, which is a GET.
+    let allowed = method == Method::POST || (framing == Framing::Query && method == Method::GET);
+    if framing != Framing::Berth && !allowed {
+        return refuse(
+            framing,
+            &headers,
+            &Params::default(),
+            not_an_operation(),
+            &request_id,
+        );
     }
     match framing {
         Framing::AwsJson(version) => {
@@ -158,7 +179,10 @@ pub async fn serve(
             Ok(output) => rpc_v2_cbor::response(&output),
             Err(error) => rpc_v2_cbor::error_response(&error),
         },
-        Framing::Query => serve_query(&state, &caller, &headers, &body, &request_id).await,
+        Framing::Query => {
+            let params = Params::of_request(uri.query(), &body);
+            serve_query(&state, &caller, &headers, params, &request_id).await
+        }
         Framing::Berth => ApiError::new(
             ErrorCode::UnknownOperationException,
             format!("{} is not a route of berth's API.", uri.path()),
@@ -190,8 +214,10 @@ async fn serve_json(
     let Some((prefix, operation)) = aws_json::target(headers).filter(|_| path == "/") else {
         return Err(aws_json::unknown_operation(target));
     };
-    match services::by_target_prefix(prefix).map(|s| s.handler) {
+    let service = services::by_target_prefix(prefix);
+    match service.map(|s| s.handler) {
         Some(Handler::Json(handler)) => {
+            authorize_json(caller, service.expect("matched above"), operation, body)?;
             let span = tracing::debug_span!("operation", %target);
             handler(state, caller, operation, body)
                 .instrument(span)
@@ -211,9 +237,11 @@ async fn serve_cbor(
         return Err(not_an_operation());
     };
     let target = format!("{name}.{operation}");
-    match services::by_cbor_name(name).map(|s| s.handler) {
+    let service = services::by_cbor_name(name);
+    match service.map(|s| s.handler) {
         Some(Handler::Json(handler)) => {
             let input = rpc_v2_cbor::input_as_json(body)?;
+            authorize_json(caller, service.expect("matched above"), operation, &input)?;
             let span = tracing::debug_span!("operation", %target);
             handler(state, caller, operation, &input)
                 .instrument(span)
@@ -227,10 +255,9 @@ async fn serve_query(
     state: &ApiState,
     caller: &Caller,
     headers: &HeaderMap,
-    body: &[u8],
+    params: Params,
     request_id: &str,
 ) -> Response {
-    let params = Params::parse(body);
     let service = query_service(&params, headers);
     let flavor = query_flavor(service);
     let result = async {
@@ -243,6 +270,15 @@ async fn serve_query(
         let (Handler::Query(handler), Some(binding)) = (service.handler, service.query) else {
             return Err(QueryError::invalid_action(action));
         };
+        if authorize::needs_check(caller) {
+            let resources = match service.resources {
+                Resources::Query(resources) => resources(&caller.scope, action, &params),
+                _ => vec!["*".to_owned()],
+            };
+            let iam_action = format!("{}:{action}", service.action_prefix);
+            authorize::authorize(caller, &iam_action, &resources)
+                .map_err(|error| query_error(error, flavor == XmlFlavor::Ec2))?;
+        }
         let mut out = Xml::response(action, binding.namespace, flavor, request_id);
         let span = tracing::debug_span!("operation", service = service.signing_name, %action);
         handler(state, caller, action, &params, &mut out)
@@ -252,6 +288,30 @@ async fn serve_query(
     }
     .await;
     query::response(flavor, result, request_id)
+}
+
+/// Authorizes a JSON operation of `service`: its action on the resources its input names.
+fn authorize_json(
+    caller: &Caller,
+    service: &Service,
+    operation: &str,
+    input: &[u8],
+) -> Result<(), ApiError> {
+    if !authorize::needs_check(caller) {
+        return Ok(());
+    }
+    let resources = match service.resources {
+        Resources::Json(resources) => {
+            let input = serde_json::from_slice(input).unwrap_or(serde_json::Value::Null);
+            resources(&caller.scope, operation, &input)
+        }
+        _ => vec!["*".to_owned()],
+    };
+    authorize::authorize(
+        caller,
+        &format!("{}:{operation}", service.action_prefix),
+        &resources,
+    )
 }
 
 /// The Query service a request is for: by `Version`, else its signature's service.

@@ -3,12 +3,13 @@
 //! security groups — for `berth status`. No AWS service says these things. The binary fills
 //! in [`ServerInfo`] once at start; the API only serves it.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::ApiState;
+use crate::auth::Caller;
 
 /// The server's facts, as `GET /berth/v1/info` answers them.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -18,7 +19,7 @@ pub struct ServerInfo {
     pub version: String,
     /// Where its state lives.
     pub data_directory: String,
-    /// The account resources belong to when a caller names none.
+    /// The caller's account.
     pub account_id: String,
     /// The bridge every task's interface joins.
     pub bridge: String,
@@ -28,9 +29,13 @@ pub struct ServerInfo {
     pub firewall: String,
 }
 
-/// `GET /berth/v1/info`.
-pub async fn info(State(state): State<ApiState>) -> Response {
-    let mut response = serde_json::to_vec(state.info.as_ref())
+/// `GET /berth/v1/info`, with the caller's own account.
+pub async fn info(State(state): State<ApiState>, Extension(caller): Extension<Caller>) -> Response {
+    let info = ServerInfo {
+        account_id: caller.scope.account_id.clone(),
+        ..state.info.as_ref().clone()
+    };
+    let mut response = serde_json::to_vec(&info)
         .unwrap_or_default()
         .into_response();
     response

@@ -11,7 +11,9 @@
 //! (`images`, `logs`, `task_wait`) sits under `/berth/v1`. This crate never touches the
 //! kernel, images or containers.
 
+mod accounts;
 pub mod auth;
+mod authorize;
 pub mod browser_guard;
 mod endpoint;
 mod error;
@@ -68,6 +70,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/berth/v1/info", get(info::info))
+        .route("/berth/v1/accounts", post(accounts::create))
         .route("/berth/v1/images", get(images::list))
         .route("/berth/v1/images/pull", post(images::pull))
         .route(endpoint::STREAMED_PATH, post(images::import))

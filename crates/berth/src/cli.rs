@@ -33,6 +33,9 @@ pub enum Command {
     /// Manage the container images stored on the node.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage accounts: each sees and touches only its own clusters, tasks and networks.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Run IMAGE as a Fargate task, as `docker run` does: registers an ad-hoc task definition,
     /// runs it, streams its output and exits with its exit code. Ctrl-C (or SIGTERM) stops
     /// the task; a second one leaves it and returns.
@@ -123,6 +126,19 @@ pub struct RunFlags {
     pub command: Vec<String>,
     #[command(flatten)]
     pub client: ClientFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account and print its root's access key (in the aws CLI's credentials
+    /// format, to add to ~/.aws/credentials). Only the first account's root may.
+    Create {
+        /// The new account's 12-digit id [default: a fresh one].
+        #[arg(long, value_name = "ID")]
+        account_id: Option<String>,
+        #[command(flatten)]
+        client: ClientFlags,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! Business logic lives in the library crates; this crate only parses flags into one config
 //! per component and connects them.
 
+mod account_cmd;
 mod cli;
 mod client;
 mod credentials;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Up(flags) => done(flags.validate().and_then(up::run)),
         cli::Command::Status(flags) => done(client::status(&flags.endpoint())),
         cli::Command::Image(command) => done(image_cmd::run(command)),
+        cli::Command::Account(command) => done(account_cmd::run(command)),
         cli::Command::Run(flags) => task_cmd::run(flags),
         cli::Command::Ps {
             all,

@@ -320,11 +320,11 @@ impl Berth {
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_SESSION_TOKEN")
-            .envs(env.iter().copied())
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_PAGER", "")
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| {
@@ -823,6 +823,15 @@ pub fn fargate_guide_dir() -> PathBuf {
         shared
     } else {
         repo_root().join("tests/fixtures/fargate-guide")
+    }
+}
+
+/// The Python beside the aws CLI (the project's virtualenv, with botocore and boto3).
+pub fn python() -> PathBuf {
+    let aws = aws_cli();
+    match aws.parent() {
+        Some(dir) if dir.join("python").exists() => dir.join("python"),
+        _ => PathBuf::from("python3"),
     }
 }
 

@@ -34,6 +34,23 @@ pub enum Framing {
 
 impl Framing {
     /// The protocol of a request to `path` with these headers.
+    /// Like [`Framing::detect`], for the whole request line: a GET whose query names an
+    /// `Action` (a presigned Query URL, `?Action=GetCallerIdentity&X-Amz-...`) is Query too.
+    pub fn detect_uri(uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
+        let framing = Self::detect(uri.path(), headers);
+        let presigned_query = !aws_json::has_target(headers)
+            && framing == Self::AwsJson(JsonVersion::V1_1)
+            && uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("Action=")));
+        if presigned_query {
+            Self::Query
+        } else {
+            framing
+        }
+    }
+
+    /// The framing of a request to `path` with `headers`.
     pub fn detect(path: &str, headers: &HeaderMap) -> Self {
         if path.starts_with("/berth/") {
             Self::Berth

@@ -61,6 +61,16 @@ impl Params {
         }
     }
 
+    /// The parameters of a request: those of its URL's query (a presigned URL carries them
+    /// there), then its form body's, the body's winning where both give one.
+    pub fn of_request(query: Option<&str>, body: &[u8]) -> Self {
+        let mut values: BTreeMap<String, String> = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        values.extend(form_urlencoded::parse(body).into_owned());
+        Self { values }
+    }
+
     /// One value.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)

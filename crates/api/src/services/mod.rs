@@ -17,6 +17,8 @@ pub mod sts;
 use std::future::Future;
 use std::pin::Pin;
 
+use berth_model::AccountRegion;
+
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -79,6 +81,17 @@ pub struct QueryBinding {
     pub flavor: XmlFlavor,
 }
 
+/// What an operation of a service acts on, for authorization.
+#[derive(Clone, Copy)]
+pub enum Resources {
+    /// Every operation acts on `*`.
+    Any,
+    /// The ARNs a JSON operation acts on, from its input.
+    Json(fn(&AccountRegion, &str, &serde_json::Value) -> Vec<String>),
+    /// The ARNs a Query action acts on, from its parameters.
+    Query(fn(&AccountRegion, &str, &Params) -> Vec<String>),
+}
+
 /// One AWS service.
 pub struct Service {
     /// Its SigV4 signing name (`ecs`, `ec2`, `monitoring`, ...).
@@ -89,6 +102,10 @@ pub struct Service {
     pub query: Option<QueryBinding>,
     /// What serves it.
     pub handler: Handler,
+    /// The prefix of its actions in IAM policies (`ecs`, `cloudwatch`, ...).
+    pub action_prefix: &'static str,
+    /// What its operations act on.
+    pub resources: Resources,
 }
 
 const fn json(target_prefix: &'static str, version: JsonVersion) -> Option<JsonBinding> {
@@ -118,18 +135,24 @@ pub static SERVICES: &[Service] = &[
         json: json(ecs::TARGET_PREFIX, JsonVersion::V1_1),
         query: None,
         handler: Handler::Json(ecs::serve),
+        action_prefix: "ecs",
+        resources: Resources::Json(ecs::resources::resources),
     },
     Service {
         signing_name: "ec2",
         json: None,
         query: query(ec2::VERSION, ec2::NAMESPACE, XmlFlavor::Ec2),
         handler: Handler::Query(ec2::serve),
+        action_prefix: "ec2",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "logs",
         json: json("Logs_20140328", JsonVersion::V1_1),
         query: None,
         handler: Handler::NotServed,
+        action_prefix: "logs",
+        resources: Resources::Any,
     },
     Service {
         // CloudWatch: botocore speaks rpc-v2-cbor to it first, then JSON 1.0, then Query.
@@ -145,12 +168,16 @@ pub static SERVICES: &[Service] = &[
             XmlFlavor::Query,
         ),
         handler: Handler::NotServed,
+        action_prefix: "cloudwatch",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "application-autoscaling",
         json: json("AnyScaleFrontendService", JsonVersion::V1_1),
         query: None,
         handler: Handler::NotServed,
+        action_prefix: "application-autoscaling",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "elasticloadbalancing",
@@ -161,42 +188,56 @@ pub static SERVICES: &[Service] = &[
             XmlFlavor::Query,
         ),
         handler: Handler::NotServed,
+        action_prefix: "elasticloadbalancing",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "events",
         json: json("AWSEvents", JsonVersion::V1_1),
         query: None,
         handler: Handler::NotServed,
+        action_prefix: "events",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "servicediscovery",
         json: json("Route53AutoNaming_v20170314", JsonVersion::V1_1),
         query: None,
         handler: Handler::NotServed,
+        action_prefix: "servicediscovery",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "sts",
         json: None,
         query: query(sts::VERSION, sts::NAMESPACE, XmlFlavor::Query),
         handler: Handler::Query(sts::serve),
+        action_prefix: "sts",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "iam",
         json: None,
         query: query(iam::VERSION, iam::NAMESPACE, XmlFlavor::Query),
         handler: Handler::Query(iam::serve),
+        action_prefix: "iam",
+        resources: Resources::Query(iam::resources),
     },
     Service {
         signing_name: "secretsmanager",
         json: json("secretsmanager", JsonVersion::V1_1),
         query: None,
         handler: Handler::NotServed,
+        action_prefix: "secretsmanager",
+        resources: Resources::Any,
     },
     Service {
         signing_name: "ssm",
         json: json("AmazonSSM", JsonVersion::V1_1),
         query: None,
         handler: Handler::NotServed,
+        action_prefix: "ssm",
+        resources: Resources::Any,
     },
 ];
 

@@ -3,6 +3,7 @@
 //! operation maps it onto the control plane.
 
 mod clusters;
+pub mod resources;
 mod tagging;
 mod task_definitions;
 mod tasks;

@@ -85,3 +85,17 @@ fn max_items(params: &Params) -> Result<usize, QueryError> {
         )),
     }
 }
+
+/// The user an IAM action acts on, as IAM policies name it (`arn:aws:iam::ACCOUNT:user/NAME`):
+/// `UserName`, else the caller's own user; `*` for account-wide actions (ListUsers).
+pub fn resources(scope: &berth_model::AccountRegion, action: &str, params: &Params) -> Vec<String> {
+    let named = params.get("UserName").filter(|n| !n.is_empty());
+    let user = match action {
+        "ListUsers" => None,
+        _ => named,
+    };
+    match user {
+        Some(name) => vec![format!("arn:aws:iam::{}:user/{name}", scope.account_id)],
+        None => vec!["*".to_owned()],
+    }
+}
