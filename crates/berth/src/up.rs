@@ -206,6 +206,13 @@ async fn serve(
         config.account_id,
         config.data_dir.display()
     );
+    if config.auth == AuthMode::Sigv4 {
+        // Requests must be signed: this is the key the aws CLI and `berth` can sign with.
+        let _ = crate::output::outln!(
+            "export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={PROFILE}",
+            config.data_dir.join(CREDENTIALS_FILE).display()
+        );
+    }
     let _ = crate::output::outln!("export AWS_ENDPOINT_URL=http://{address}");
     berth_api::listener::serve(listener, berth_api::router(state), config.http, shutdown).await;
     Ok(())
@@ -233,10 +240,6 @@ async fn authenticator(
     }
     match config.auth {
         AuthMode::Sigv4 => {
-            let _ = crate::output::outln!(
-                "berth up: requests must be signed; an administrator key is in {} (profile {PROFILE})",
-                path.display()
-            );
             Ok(Arc::new(
                 SigV4Authenticator::new(iam.clone())
                     .await
