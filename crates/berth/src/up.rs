@@ -239,13 +239,11 @@ async fn authenticator(
         );
     }
     match config.auth {
-        AuthMode::Sigv4 => {
-            Ok(Arc::new(
-                SigV4Authenticator::new(iam.clone())
-                    .await
-                    .context("cannot watch the access keys")?,
-            ))
-        }
+        AuthMode::Sigv4 => Ok(Arc::new(
+            SigV4Authenticator::new(iam.clone())
+                .await
+                .context("cannot watch the access keys")?,
+        )),
         AuthMode::None => {
             tracing::warn!(
                 account = %config.account_id,

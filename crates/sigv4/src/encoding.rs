@@ -48,7 +48,7 @@ pub(crate) fn percent_decode(text: &str) -> Vec<u8> {
 /// The canonical URI of `path` as sent: `.`/`..` segments and empty segments resolved (as
 /// botocore does before signing), then encoded once more, `/` kept.
 pub(crate) fn canonical_uri(path: &str) -> String {
-    if path.is_empty() {
+    if path.is_empty() || path == "/" {
         return "/".to_owned();
     }
     let mut segments: Vec<&str> = Vec::new();
@@ -106,6 +106,17 @@ pub(crate) fn canonical_query(query: &str, skip: Option<&str>) -> String {
 
 /// A header value as SigV4 signs it: trimmed, inner runs of spaces collapsed to one.
 pub(crate) fn trim_all(value: &str) -> String {
+    // Most values have nothing to trim: copy those as they are.
+    let bytes = value.as_bytes();
+    let untrimmed = bytes.first().is_some_and(u8::is_ascii_whitespace)
+        || bytes.last().is_some_and(u8::is_ascii_whitespace)
+        || bytes
+            .windows(2)
+            .any(|pair| pair[0].is_ascii_whitespace() && pair[1].is_ascii_whitespace())
+        || bytes.iter().any(|b| b.is_ascii_whitespace() && *b != b' ');
+    if !untrimmed {
+        return value.to_owned();
+    }
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -246,20 +246,20 @@ fn refusal(error: SigV4Error) -> ApiError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::{HeaderMap, Method};
-    use berth_control::sealing::Sealer;
-    use berth_sigv4::PayloadHash;
-    use berth_sigv4::sign::{Credentials, sign_request};
+mod tests_support {
+    pub use super::*;
+    pub use axum::http::{HeaderMap, Method};
+    pub use berth_control::sealing::Sealer;
+    pub use berth_sigv4::PayloadHash;
+    pub use berth_sigv4::sign::{Credentials, sign_request};
 
     const NOW: &str = "20261202T041716Z";
 
-    fn now() -> AmzDate {
+    pub fn now() -> AmzDate {
         berth_sigv4::parse_amz_date(NOW).unwrap()
     }
 
-    async fn setup() -> (SigV4Authenticator, Credentials, tempfile::TempDir) {
+    pub async fn setup() -> (SigV4Authenticator, Credentials, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(berth_store::EmbeddedStore::open(&dir.path().join("db")).unwrap());
         let iam = Arc::new(Iam::new(
@@ -276,7 +276,7 @@ mod tests {
         (auth, credentials, dir)
     }
 
-    fn signed(credentials: &Credentials, body: &[u8], service: &str) -> HeaderMap {
+    pub fn signed(credentials: &Credentials, body: &[u8], service: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("host", "127.0.0.1:4566".parse().unwrap());
         sign_request(
@@ -293,7 +293,7 @@ mod tests {
         headers
     }
 
-    async fn check(
+    pub async fn check(
         auth: &SigV4Authenticator,
         headers: &HeaderMap,
         body: &[u8],
@@ -308,6 +308,11 @@ mod tests {
         };
         auth.authenticate(&request).await
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
 
     #[tokio::test]
     async fn a_signed_request_names_its_account_and_region() {
@@ -396,5 +401,23 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("a deleted key still verifies");
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::tests_support::*;
+
+    #[tokio::test]
+    #[ignore = "a measurement, not a test: cargo test --release -p berth-api verify_cost -- --ignored --nocapture"]
+    async fn verify_cost() {
+        let (auth, credentials, _dir) = setup().await;
+        let headers = signed(&credentials, b"{}", "ecs");
+        let start = std::time::Instant::now();
+        let n = 100_000;
+        for _ in 0..n {
+            check(&auth, &headers, b"{}").await.unwrap();
+        }
+        eprintln!("{:?} per verification", start.elapsed() / n);
     }
 }
