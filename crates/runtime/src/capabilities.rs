@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 
 use oci_spec::runtime::Capability;
 
-use crate::spec::SpecError;
+/// A capability name Linux does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown capability '{0}'")]
+pub struct UnknownCapability(pub String);
 
 /// Docker's default capabilities: what a container gets unless its definition adds or drops.
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
@@ -94,7 +97,7 @@ enum Name {
 }
 
 /// `SYS_PTRACE` (ECS's spelling), `CAP_SYS_PTRACE` or `ALL`, in any case, as Docker takes them.
-fn parse(name: &str) -> Result<Name, SpecError> {
+fn parse(name: &str) -> Result<Name, UnknownCapability> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     if bare == "ALL" {
@@ -102,10 +105,10 @@ fn parse(name: &str) -> Result<Name, SpecError> {
     }
     bare.parse::<Capability>()
         .map(Name::One)
-        .map_err(|_| SpecError::UnknownCapability(name.to_owned()))
+        .map_err(|_| UnknownCapability(name.to_owned()))
 }
 
-fn parse_all(names: &[String]) -> Result<Vec<Name>, SpecError> {
+fn parse_all(names: &[String]) -> Result<Vec<Name>, UnknownCapability> {
     names.iter().map(|name| parse(name)).collect()
 }
 
@@ -138,7 +141,7 @@ fn within_bounding_set(bounding: Option<u64>) -> HashSet<Capability> {
 pub fn resolve(
     changes: &CapabilityChanges,
     privileged: bool,
-) -> Result<HashSet<Capability>, SpecError> {
+) -> Result<HashSet<Capability>, UnknownCapability> {
     resolve_within(changes, privileged, available())
 }
 
@@ -147,7 +150,7 @@ fn resolve_within(
     changes: &CapabilityChanges,
     privileged: bool,
     all: &HashSet<Capability>,
-) -> Result<HashSet<Capability>, SpecError> {
+) -> Result<HashSet<Capability>, UnknownCapability> {
     let add = parse_all(&changes.add)?;
     let drop = parse_all(&changes.drop)?;
     if privileged {
@@ -186,7 +189,7 @@ mod tests {
     fn resolve(
         changes: &CapabilityChanges,
         privileged: bool,
-    ) -> Result<HashSet<Capability>, SpecError> {
+    ) -> Result<HashSet<Capability>, UnknownCapability> {
         resolve_within(changes, privileged, &ALL_CAPABILITIES.into_iter().collect())
     }
 
@@ -245,7 +248,7 @@ mod tests {
         assert_eq!(caps.len(), ALL_CAPABILITIES.len());
         assert!(matches!(
             resolve(&changes(&["SYS_NOPE"], &[]), false),
-            Err(SpecError::UnknownCapability(name)) if name == "SYS_NOPE"
+            Err(UnknownCapability(name)) if name == "SYS_NOPE"
         ));
     }
 }

@@ -21,7 +21,10 @@ use oci_spec::runtime::{
     LinuxSeccompBuilder, LinuxSyscall, LinuxSyscallBuilder,
 };
 
-use crate::spec::SpecError;
+/// oci-spec refused a part of the filter (a bug in the table, not in any definition).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid seccomp filter: {0}")]
+pub struct FilterError(#[from] oci_spec::OciSpecError);
 
 /// What a call the filter does not name returns: `EPERM`, "Operation not permitted".
 pub const DEFAULT_ERRNO: u32 = 1;
@@ -388,7 +391,7 @@ pub fn size() -> (usize, usize) {
 }
 
 /// The filter for a container whose bounding set is `capabilities`, on this machine.
-pub fn profile(capabilities: &HashSet<Capability>) -> Result<LinuxSeccomp, SpecError> {
+pub fn profile(capabilities: &HashSet<Capability>) -> Result<LinuxSeccomp, FilterError> {
     profile_for(Platform::NATIVE, capabilities)
 }
 
@@ -396,8 +399,7 @@ pub fn profile(capabilities: &HashSet<Capability>) -> Result<LinuxSeccomp, SpecE
 pub fn profile_for(
     platform: Platform,
     capabilities: &HashSet<Capability>,
-) -> Result<LinuxSeccomp, SpecError> {
-    let invalid = |e: oci_spec::OciSpecError| SpecError::Invalid(e.to_string());
+) -> Result<LinuxSeccomp, FilterError> {
     let everyone: Vec<String> = ALWAYS
         .iter()
         .flat_map(|group| group.iter().map(|name| (*name).to_owned()))
@@ -406,14 +408,13 @@ pub fn profile_for(
         LinuxSyscallBuilder::default()
             .names(everyone)
             .action(LinuxSeccompAction::ScmpActAllow)
-            .build()
-            .map_err(invalid)?,
+            .build()?,
     ];
     for rule in RULES
         .iter()
         .filter(|rule| rule.when.holds(platform, capabilities))
     {
-        syscalls.push(syscall(rule).map_err(invalid)?);
+        syscalls.push(syscall(rule)?);
     }
     LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActErrno)
@@ -421,7 +422,7 @@ pub fn profile_for(
         .architectures(platform.architectures())
         .syscalls(syscalls)
         .build()
-        .map_err(invalid)
+        .map_err(FilterError)
 }
 
 fn syscall(rule: &Rule) -> Result<LinuxSyscall, oci_spec::OciSpecError> {
@@ -469,7 +470,9 @@ mod tests {
     }
 
     fn docker_defaults() -> HashSet<Capability> {
-        crate::spec::DEFAULT_CAPABILITIES.into_iter().collect()
+        crate::capabilities::DEFAULT_CAPABILITIES
+            .into_iter()
+            .collect()
     }
 
     #[test]

@@ -120,8 +120,11 @@ pub enum SpecError {
     #[error("unknown ulimit '{0}'")]
     UnknownUlimit(String),
     /// A capability name Linux does not have.
-    #[error("unknown capability '{0}'")]
-    UnknownCapability(String),
+    #[error(transparent)]
+    UnknownCapability(#[from] capabilities::UnknownCapability),
+    /// The seccomp filter could not be made.
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::FilterError),
     /// A sysctl that is not namespaced: setting it would change the host.
     #[error(
         "sysctl '{0}' is not namespaced (only net.*, kernel.msg*, kernel.sem, kernel.shm* and fs.mqueue.* are)"
