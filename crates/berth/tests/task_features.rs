@@ -1,12 +1,14 @@
 //! What a task definition asks of its containers, checked inside real containers: dependsOn
 //! ordering and failure, an init process, a read-only root filesystem, ulimits and the
-//! task's hostname, timestamped logs, the task's CPU quota measured from its cgroup, and
-//! runtime diagnostics kept out of containers' output.
+//! task's hostname, task-scoped volumes through mountPoints and volumesFrom, systemControls,
+//! added capabilities and the default seccomp filter, timestamped logs, the task's CPU quota
+//! measured from its cgroup, and runtime diagnostics kept out of containers' output.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{
-    ContainerCondition, ContainerDependency, LinuxParameters, Ulimit, UlimitName,
+    ContainerCondition, ContainerDependency, KernelCapabilities, LinuxParameters, MountPoint,
+    SystemControl, Ulimit, UlimitName, Volume, VolumeFrom,
 };
 use berth_testsupport::register_fargate_with;
 use berth_testsupport::tasks::{TaskSetup, exit_code, register, run, task_id, wait_for};
@@ -162,7 +164,7 @@ async fn read_only_root_ulimits_and_the_task_hostname_reach_the_container() {
         setup
             .shell(
                 "app",
-                "touch /x 2>/dev/null && echo writable || echo read-only; ulimit -Sn; ulimit -Hn; hostname",
+                "(echo x > /x) 2>/dev/null && echo writable || echo read-only; ulimit -Sn; ulimit -Hn; hostname",
             )
             .readonly_root_filesystem(true)
             .ulimits(
@@ -394,4 +396,145 @@ async fn runtime_diagnostics_stay_out_of_container_output_even_at_debug_level() 
         .join("shim.log");
     let diagnostics = std::fs::read_to_string(shim_log).unwrap();
     assert!(diagnostics.contains("libcontainer"), "{diagnostics}");
+}
+
+/// Container `container`'s output, as `berth logs --container` prints it.
+fn logs_of(setup: &TaskSetup, arn: &str, container: &str) -> String {
+    let out = setup
+        .berth
+        .cli(&["logs", "--container", container, task_id(arn)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn task_scoped_volumes_are_shared_through_mount_points_and_volumes_from() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    let writer = setup
+        .shell("writer", "echo hello > /shared/note && echo written")
+        .essential(false)
+        .mount_points(
+            MountPoint::builder()
+                .source_volume("shared")
+                .container_path("/shared")
+                .build(),
+        )
+        .build();
+    // Its root is read-only, and so is what it takes from the writer.
+    let reader = setup
+        .shell(
+            "reader",
+            "cat /shared/note; \
+             (echo x > /shared/x) 2>/dev/null && echo volume-writable || echo volume-read-only; \
+             (echo y > /y) 2>/dev/null && echo root-writable || echo root-read-only",
+        )
+        .depends_on(depends_on("writer", ContainerCondition::Success))
+        .volumes_from(
+            VolumeFrom::builder()
+                .source_container("writer")
+                .read_only(true)
+                .build(),
+        )
+        .readonly_root_filesystem(true)
+        .build();
+    register_fargate_with(&ecs, "volumes", writer)
+        .container_definitions(reader)
+        .volumes(Volume::builder().name("shared").build())
+        .send()
+        .await
+        .unwrap();
+    let arn = run(&ecs, "volumes", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(exit_code(&task, "writer"), Some(0), "{task:?}");
+    assert_eq!(exit_code(&task, "reader"), Some(0), "{task:?}");
+    assert_eq!(logs_of(&setup, &arn, "writer"), "written\n");
+    assert_eq!(
+        logs_of(&setup, &arn, "reader"),
+        "hello\nvolume-read-only\nroot-read-only\n"
+    );
+    // The volume went with the task; its logs stay.
+    let dir = setup.berth.data_dir().join("tasks").join(task_id(&arn));
+    assert!(dir.join("logs").is_dir());
+    assert!(
+        !dir.join("volumes").exists(),
+        "the task's volumes are removed"
+    );
+}
+
+#[tokio::test]
+async fn system_controls_capabilities_and_the_seccomp_filter_reach_the_containers() {
+    let setup = setup().await;
+    let ecs = setup.berth.ecs();
+    let sysctl = |name: &str, value: &str| {
+        SystemControl::builder()
+            .namespace(name)
+            .value(value)
+            .build()
+    };
+    // Set by one container, seen by the others: they share the task's network namespace.
+    let tuned = setup
+        .shell(
+            "tuned",
+            "cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_keepalive_time",
+        )
+        .essential(false)
+        .system_controls(sysctl("net.core.somaxconn", "1234"))
+        .system_controls(sysctl("net.ipv4.tcp_keepalive_time", "600"))
+        .build();
+    let peer = setup
+        .shell("peer", "cat /proc/sys/net/core/somaxconn")
+        .essential(false)
+        .depends_on(depends_on("tuned", ContainerCondition::Complete))
+        .build();
+    // Root reads the environment of another user's process only with CAP_SYS_PTRACE.
+    let ptrace = "busybox su -s /bin/sh nobody -c 'exec sleep 30' & pid=$!; sleep 0.5; \
+                  cat /proc/$pid/environ >/dev/null 2>&1 && echo traced || echo refused; kill $pid";
+    let tracer = setup
+        .shell("tracer", ptrace)
+        .essential(false)
+        .linux_parameters(
+            LinuxParameters::builder()
+                .capabilities(KernelCapabilities::builder().add("SYS_PTRACE").build())
+                .build(),
+        )
+        .build();
+    let untraced = setup.shell("untraced", ptrace).essential(false).build();
+    // The filter refuses a new user namespace (no capability needed otherwise); a server
+    // and its client still run.
+    let filtered = setup
+        .shell(
+            "filtered",
+            "busybox unshare -U true 2>&1; \
+             busybox mkdir -p /tmp/www && echo page > /tmp/www/index.html && \
+             busybox httpd -p 127.0.0.1:8080 -h /tmp/www && wget -q -O - http://127.0.0.1:8080/",
+        )
+        .depends_on(depends_on("peer", ContainerCondition::Complete))
+        .depends_on(depends_on("tracer", ContainerCondition::Complete))
+        .depends_on(depends_on("untraced", ContainerCondition::Complete))
+        .build();
+    register_fargate_with(&ecs, "hardened", tuned)
+        .container_definitions(peer)
+        .container_definitions(tracer)
+        .container_definitions(untraced)
+        .container_definitions(filtered)
+        .send()
+        .await
+        .unwrap();
+    let arn = run(&ecs, "hardened", None).await;
+    let task = wait_for(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(exit_code(&task, "filtered"), Some(0), "{task:?}");
+    assert_eq!(logs_of(&setup, &arn, "tuned"), "1234\n600\n");
+    assert_eq!(logs_of(&setup, &arn, "peer"), "1234\n");
+    assert_eq!(logs_of(&setup, &arn, "tracer"), "traced\n");
+    assert_eq!(logs_of(&setup, &arn, "untraced"), "refused\n");
+    let filtered = logs_of(&setup, &arn, "filtered");
+    assert!(
+        filtered.contains("Operation not permitted") && filtered.ends_with("page\n"),
+        "{filtered}"
+    );
 }

@@ -84,7 +84,7 @@ impl Effects for Host {
         held: bool,
     ) -> std::io::Result<Worker> {
         let mut spec = container.spec.clone();
-        join_sandbox(
+        let sysctls = join_sandbox(
             &mut spec,
             &self.sandbox.net,
             &self.sandbox.uts,
@@ -94,6 +94,7 @@ impl Effects for Host {
             index,
             container: container.clone(),
             spec,
+            sysctls,
             state_root: self.state_root.clone(),
             limits: self.limits,
             events: self.events.clone(),

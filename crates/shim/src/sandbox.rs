@@ -2,10 +2,12 @@
 //! brings loopback up and sets the task's hostname there (and into a private mount namespace
 //! for the containers' root filesystems), so the namespaces live exactly as
 //! long as the task, whichever of its containers come and go, and vanish with it: nothing to
-//! clean up, even after a crash.
+//! clean up, even after a crash. The containers' namespaced sysctls (`systemControls`) are set
+//! here too, by the supervisor, which is in those namespaces.
 
+use std::collections::BTreeMap;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_net::{Netlink, TaskInterface};
 
@@ -77,6 +79,34 @@ impl Sandbox {
         );
         Ok(())
     }
+}
+
+/// A sysctl the sandbox would not take.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set sysctl {name}={value}: {error}")]
+pub struct SysctlError {
+    /// Its name (`net.ipv4.ip_unprivileged_port_start`).
+    pub name: String,
+    /// The value asked for.
+    pub value: String,
+    /// What the kernel said (no such sysctl: not found).
+    pub error: std::io::Error,
+}
+
+/// Sets `sysctls` in the calling thread's network and IPC namespaces — the sandbox's, for
+/// every thread of a supervisor. Their names were checked to be namespaced ones when the spec
+/// was made, so none reaches the host's; a name's dots are its path's slashes under
+/// `/proc/sys`, so no name climbs out of it.
+pub fn set_sysctls(sysctls: &BTreeMap<String, String>) -> Result<(), SysctlError> {
+    for (name, value) in sysctls {
+        let path = Path::new("/proc/sys").join(name.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|error| SysctlError {
+            name: name.clone(),
+            value: value.clone(),
+            error,
+        })?;
+    }
+    Ok(())
 }
 
 /// The calling thread's network namespace.

@@ -4,6 +4,7 @@
 //! when the loop says; the loop keeps a [`Worker`]: the orders it can still give that thread.
 //! Everything the thread observes goes back to the loop as an [`Event`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use berth_runtime::spec::OciSpec;
 use crate::error_chain;
 use crate::events::Event;
 use crate::plan::PlannedContainer;
+use crate::sandbox;
 
 /// The loop's end of a container's thread.
 #[derive(Debug)]
@@ -73,6 +75,8 @@ pub(crate) struct Job {
     pub(crate) container: PlannedContainer,
     /// Its spec, in the sandbox's namespaces.
     pub(crate) spec: OciSpec,
+    /// The sysctls it asks of the sandbox's namespaces, set just before it is created.
+    pub(crate) sysctls: BTreeMap<String, String>,
     /// libcontainer's state directory.
     pub(crate) state_root: PathBuf,
     /// Its log's rotation.
@@ -104,6 +108,7 @@ fn run_container(job: Job, orders: Orders, created: Sender<()>) {
         index,
         container,
         spec,
+        sysctls,
         state_root,
         limits,
         events,
@@ -136,6 +141,13 @@ fn run_container(job: Job, orders: Orders, created: Sender<()>) {
         stdout: Some(out_write.into()),
         stderr: Some(err_write.into()),
     };
+    // In the sandbox's namespaces, which this thread is in: the last container created
+    // decides a sysctl two of them set, as the last started does in ECS.
+    if let Err(error) = sandbox::set_sysctls(&sysctls) {
+        failed(error.to_string());
+        let _ = std::fs::write(&container.exited_marker, b"");
+        return;
+    }
     let created_container = executor::create_with(
         &container.runtime_id,
         &state_root,

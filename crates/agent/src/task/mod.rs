@@ -21,6 +21,7 @@ mod reports;
 mod stop_reason;
 mod supervisor_link;
 mod teardown;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,22 +1,27 @@
 //! The ECS → OCI plan: a task definition (with the task's overrides and network) and the images
 //! stored on this node turned into what its supervisor carries out — per container a root
 //! filesystem prepared (not mounted: the supervisor mounts it in its own mount namespace), an
-//! OCI spec (`berth-runtime`), its stop signal and timeout, its log; for the task its hostname,
-//! its `/etc` files, its cgroup limits and its veth. Nothing here starts a process or reports
-//! anything; what cannot be planned is a [`PlanError`].
+//! OCI spec (`berth-runtime`: capabilities, sysctls, privilege, the volumes it mounts), its
+//! stop signal and timeout, its log; for the task its hostname, its `/etc` files, its volumes'
+//! directories (`volumes.rs`), its cgroup limits and its veth. Nothing here starts a process or
+//! reports anything; what cannot be planned is a [`PlanError`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_image::{ImageStore, RootfsError};
 use berth_model::shapes::{ContainerDefinition, ContainerOverride};
+use berth_runtime::capabilities::CapabilityChanges;
 use berth_runtime::cgroups::TaskLimits;
 use berth_runtime::process::{ProcessError, command_line, environment, resolve_user};
-use berth_runtime::spec::{ContainerConfig, Rlimit, SharedNamespaces, SpecError, generate};
+use berth_runtime::spec::{
+    ContainerConfig, Rlimit, SharedNamespaces, SpecError, VolumeMount, generate,
+};
 use berth_shim::{Condition, Dependency, PlannedContainer, RootfsMount, TaskPlan};
 
+use super::volumes::{TaskVolumes, VolumeError};
 use crate::network;
 use crate::{AgentConfig, Assignment};
 
@@ -35,6 +40,9 @@ pub enum PlanError {
     /// The `/etc` files of an awsvpc task could not be written.
     #[error("cannot write the task's /etc files: {0}")]
     EtcFiles(std::io::Error),
+    /// The task's volumes, or a container's mounts of them, cannot be planned.
+    #[error("volumes: {0}")]
+    Volumes(#[from] VolumeError),
     /// The task's network interface cannot be planned.
     #[error(transparent)]
     Network(#[from] network::InvalidInterface),
@@ -68,6 +76,9 @@ pub enum ContainerPlanError {
         "initProcessEnabled needs a static init binary on the node (tini-static, from Debian's tini package; see berth up --init-path)"
     )]
     InitBinary,
+    /// A `systemControls` entry without a namespace.
+    #[error("a systemControls entry needs a namespace")]
+    SystemControl,
     /// Its OCI spec cannot be made from the definition.
     #[error("{0}")]
     Spec(SpecError),
@@ -116,6 +127,11 @@ impl Planner<'_> {
             }
             None => (id.chars().take(12).collect(), None),
         };
+        let volumes = TaskVolumes::prepare(
+            scratch,
+            assignment.definition.volumes.as_deref().unwrap_or_default(),
+        )?;
+        let mut mounts = volumes.mounts(definitions)?;
         let mut containers = Vec::new();
         let mut manifests = HashMap::new();
         for definition in definitions {
@@ -131,6 +147,7 @@ impl Planner<'_> {
                     container_override,
                     &hostname,
                     etc_layer.as_deref(),
+                    mounts.remove(&name).unwrap_or_default(),
                 )
                 .await
                 .map_err(|error| PlanError::Container {
@@ -175,8 +192,10 @@ impl Planner<'_> {
         })
     }
 
-    /// Prepares container `definition`'s root filesystem and decides its spec; returns its
-    /// plan and the digest of the image manifest its root filesystem was made from.
+    /// Prepares container `definition`'s root filesystem and decides its spec (with the
+    /// `volumes` it mounts); returns its plan and the digest of the image manifest its root
+    /// filesystem was made from.
+    #[allow(clippy::too_many_arguments)]
     async fn container(
         &self,
         id: &str,
@@ -185,6 +204,7 @@ impl Planner<'_> {
         container_override: Option<&ContainerOverride>,
         hostname: &str,
         etc_layer: Option<&Path>,
+        volumes: Vec<VolumeMount>,
     ) -> Result<(PlannedContainer, String), ContainerPlanError> {
         let name = definition.name.clone().unwrap_or_default();
         let image = definition.image.clone().unwrap_or_default();
@@ -303,6 +323,10 @@ impl Planner<'_> {
             // The supervisor's sandbox namespaces, joined once it has made them.
             shared: SharedNamespaces::default(),
             init,
+            capabilities: capability_changes(definition),
+            privileged: definition.privileged.unwrap_or(false),
+            sysctls: system_controls(definition)?,
+            volumes,
         };
         let spec = generate(&config).map_err(ContainerPlanError::Spec)?;
         let logs = scratch.join("logs");
@@ -343,6 +367,37 @@ impl Planner<'_> {
         };
         Ok((planned, rootfs.manifest))
     }
+}
+
+/// `linuxParameters.capabilities`: what the container adds to and drops from the defaults.
+fn capability_changes(definition: &ContainerDefinition) -> CapabilityChanges {
+    let capabilities = definition
+        .linux_parameters
+        .as_ref()
+        .and_then(|l| l.capabilities.as_ref());
+    CapabilityChanges {
+        add: capabilities.and_then(|c| c.add.clone()).unwrap_or_default(),
+        drop: capabilities
+            .and_then(|c| c.drop.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// `systemControls` as sysctls (`net.ipv4.tcp_keepalive_time` → its value); a later entry
+/// for the same name wins, as it would when applied in order.
+fn system_controls(
+    definition: &ContainerDefinition,
+) -> Result<BTreeMap<String, String>, ContainerPlanError> {
+    let mut sysctls = BTreeMap::new();
+    for control in definition.system_controls.as_deref().unwrap_or_default() {
+        let namespace = control
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or(ContainerPlanError::SystemControl)?;
+        sysctls.insert(namespace, control.value.clone().unwrap_or_default());
+    }
+    Ok(sysctls)
 }
 
 /// Where container `name`'s output goes.

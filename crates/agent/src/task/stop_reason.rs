@@ -13,6 +13,7 @@ use berth_shim::protocol::StateError;
 
 use super::PrepareError;
 use super::plan::PlanError;
+use super::volumes::VolumeError;
 
 /// Why a task stopped, as the agent learnt it.
 #[derive(Debug)]
@@ -57,6 +58,14 @@ pub fn ecs_stop(cause: &StopCause) -> EcsStop {
             PrepareError::Pull(pull) => format!("CannotPullContainerError: {pull}"),
             // ECS does not name the container here; its own report carries the reason.
             PrepareError::Plan(PlanError::Container { error, .. }) => {
+                format!("CannotCreateContainerError: {error}")
+            }
+            // A volume's directory the node could not make is its own trouble; a mount the
+            // definition gets wrong is the container's.
+            PrepareError::Plan(PlanError::Volumes(VolumeError::Directory { .. })) => {
+                format!("ResourceInitializationError: {error}")
+            }
+            PrepareError::Plan(PlanError::Volumes(_)) => {
                 format!("CannotCreateContainerError: {error}")
             }
             PrepareError::TaskDirectory(_)
@@ -191,6 +200,8 @@ mod tests {
             (failed(PrepareError::Plan(PlanError::Network(InvalidInterface::MacAddress("zz".into())))), "TaskFailedToStart", "ResourceInitializationError: bad MAC address zz"),
             (container(ContainerPlanError::InitBinary), "TaskFailedToStart", "CannotCreateContainerError: initProcessEnabled needs a static init binary on the node (tini-static, from Debian's tini package; see berth up --init-path)"),
             (container(ContainerPlanError::LogDirectory(io("quota"))), "TaskFailedToStart", "CannotCreateContainerError: quota"),
+            (failed(PrepareError::Plan(PlanError::Volumes(VolumeError::UnknownContainer("db".into())))), "TaskFailedToStart", "CannotCreateContainerError: volumes: volumesFrom: no container 'db' in the task definition"),
+            (failed(PrepareError::Plan(PlanError::Volumes(VolumeError::Directory { volume: "v".into(), path: "/d".into(), error: io("full") }))), "TaskFailedToStart", "ResourceInitializationError: volumes: volume 'v': cannot make /d: full"),
             (failed(PrepareError::HandOver(HandOverError::SocketPathTooLong(long))), "TaskFailedToStart", "ResourceInitializationError: failed to start the task's supervisor: the socket path /very/long/shim.sock is too long for a Unix socket: use a shorter data directory"),
             (failed(PrepareError::HandOver(HandOverError::Spawn(io("no such file")))), "TaskFailedToStart", "ResourceInitializationError: failed to start the task's supervisor: no such file"),
             (failed(PrepareError::Stopped), "TaskFailedToStart", "Task stopped before all its containers started"),

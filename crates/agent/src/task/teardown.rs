@@ -1,6 +1,6 @@
 //! Giving back what a task held on this node, whatever state it was left in: processes left
-//! in its cgroups (killed) and the cgroups, its root filesystems, its supervisor's mount points,
-//! bundles and socket, and its place in the node's firewall; and the root filesystems of a plan
+//! in its cgroups (killed) and the cgroups, its root filesystems, its task-scoped volumes, its
+//! supervisor's mount points, bundles and socket, and its place in the node's firewall; and the root filesystems of a plan
 //! that will not run. Each step tolerates what was never made, so one teardown fits every way a
 //! task can end.
 
@@ -13,12 +13,13 @@ use berth_runtime::cgroups;
 use berth_shim::ShimFiles;
 
 use super::plan::exited_marker;
+use super::volumes::volumes_dir;
 use crate::AgentConfig;
 use crate::firewall::Firewall;
 
 /// Removes what task `id` held on this node: processes still in its cgroups (under the cgroup
-/// mounts at `cgroup_root`, killed), its cgroups and root filesystems (its namespaces went with
-/// its supervisor). Log followers are told its containers are done. Blocking.
+/// mounts at `cgroup_root`, killed), its cgroups, root filesystems and task-scoped volumes
+/// (its namespaces went with its supervisor; its logs stay). Log followers are told its containers are done. Blocking.
 pub fn release_task_resources(
     images: &ImageStore,
     config: &AgentConfig,
@@ -45,6 +46,9 @@ pub fn release_task_resources(
         let _ = std::fs::remove_dir_all(scratch.join(format!("rootfs-{name}")));
         let _ = std::fs::write(exited_marker(&scratch, name), b"");
     }
+    // Every container is gone, and with them their mount namespaces: nothing is mounted on
+    // the volumes any more. (Host volumes are the host's, not the task's: never removed.)
+    let _ = std::fs::remove_dir_all(volumes_dir(&scratch));
     let supervisor_dir = config.supervisor_dir(id);
     let _ = std::fs::remove_dir_all(supervisor_dir.join("rootfs"));
     let _ = std::fs::remove_dir_all(supervisor_dir.join("bundles"));
