@@ -8,11 +8,14 @@
 //! Why Docker's profile and not a tighter one: it is what images are built and tested against
 //! (Fargate runs containers under it too), so whatever runs under Docker runs here.
 //!
-//! The filter covers the native architecture and the ones its processes may also execute
-//! (x86_64: i386 and x32; aarch64: 32-bit arm), as Docker's does; a call made through any
-//! other architecture's entry points is refused by libseccomp's bad-architecture action
-//! (the process is killed). On a native architecture the table has no entry for, only native
-//! calls are filtered, as Docker does there.
+//! The filter covers the native architecture only, where Docker's also lists the ones its
+//! processes may execute besides (x86_64: i386 and x32; aarch64: 32-bit arm). A call made
+//! through another architecture's entry points (`int 0x80`, x32's) meets libseccomp's
+//! bad-architecture action and the process is killed: stricter than Docker, never looser, and
+//! Fargate runs 64-bit Linux images only (`runtimePlatform`: X86_64 or ARM64). The reason is
+//! the warm start: each extra architecture is a filter libseccomp compiles and the kernel
+//! loads for every container, and the three of x86_64 took a container's start from 33 ms to
+//! 41 ms; the native one alone costs 0–5 ms (BENCHMARKS.md, "Container hardening").
 
 use std::collections::HashSet;
 
@@ -54,11 +57,11 @@ impl Platform {
         Platform::Other
     };
 
-    /// The architectures the filter covers (empty: the native one alone).
+    /// The architectures the filter covers: the native one alone (see the module docs).
     fn architectures(self) -> Vec<Arch> {
         match self {
-            Platform::X86_64 => vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32],
-            Platform::Aarch64 => vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm],
+            Platform::X86_64 => vec![Arch::ScmpArchX86_64],
+            Platform::Aarch64 => vec![Arch::ScmpArchAarch64],
             Platform::Other => vec![],
         }
     }
@@ -562,13 +565,13 @@ mod tests {
         let x86 = profile_for(Platform::X86_64, &caps).unwrap();
         assert_eq!(
             x86.architectures().as_deref(),
-            Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32][..])
+            Some(&[Arch::ScmpArchX86_64][..])
         );
         assert!(allowed(&x86, "arch_prctl") && !allowed(&x86, "set_tls"));
         let arm = profile_for(Platform::Aarch64, &caps).unwrap();
         assert_eq!(
             arm.architectures().as_deref(),
-            Some(&[Arch::ScmpArchAarch64, Arch::ScmpArchArm][..])
+            Some(&[Arch::ScmpArchAarch64][..])
         );
         assert!(allowed(&arm, "set_tls") && !allowed(&arm, "arch_prctl"));
         let other = profile_for(Platform::Other, &caps).unwrap();
