@@ -26,7 +26,8 @@ impl AmzDate {
 
     /// `YYYY-MM-DDTHH:MM:SSZ`, ISO 8601 as the Query protocols write timestamps.
     pub fn iso8601(&self) -> String {
-        let compact = self.to_string();
+        let compact = self.compact();
+        let compact = std::str::from_utf8(&compact).unwrap_or_default();
         format!(
             "{}-{}-{}T{}:{}:{}Z",
             &compact[0..4],
@@ -40,23 +41,38 @@ impl AmzDate {
 
     /// `YYYYMMDD`, the date of a credential scope.
     pub fn date_stamp(&self) -> String {
-        self.to_string()[..8].to_owned()
+        String::from_utf8_lossy(&self.compact()[..8]).into_owned()
+    }
+
+    /// `YYYYMMDDTHHMMSSZ` as bytes, written without the formatting machinery: every signed
+    /// request's verification writes its date once and compares its day once.
+    pub fn compact(&self) -> [u8; 16] {
+        let days = self.epoch_seconds.div_euclid(86_400);
+        let second_of_day = self.epoch_seconds.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let mut out = *b"00000000T000000Z";
+        // A year outside 0..=9999 cannot be written in four digits; SigV4 dates never are.
+        let year = year.clamp(0, 9999) as u32;
+        let digits = |out: &mut [u8], mut value: u32| {
+            for slot in out.iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        digits(&mut out[0..4], year);
+        digits(&mut out[4..6], month as u32);
+        digits(&mut out[6..8], day as u32);
+        digits(&mut out[9..11], (second_of_day / 3600) as u32);
+        digits(&mut out[11..13], (second_of_day / 60 % 60) as u32);
+        digits(&mut out[13..15], (second_of_day % 60) as u32);
+        out
     }
 }
 
 impl fmt::Display for AmzDate {
     /// `YYYYMMDDTHHMMSSZ`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.epoch_seconds.div_euclid(86_400);
-        let second_of_day = self.epoch_seconds.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        write!(
-            f,
-            "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60
-        )
+        f.write_str(std::str::from_utf8(&self.compact()).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -3,8 +3,9 @@
 
 use http::HeaderMap;
 
-use crate::encoding::{canonical_query, canonical_uri, trim_all};
-use crate::{ALGORITHM, AmzDate, SigningScope, sha256_hex};
+use crate::encoding::{canonical_query, canonical_uri, push_trimmed};
+use crate::hashing::push_hex;
+use crate::{ALGORITHM, AmzDate, SigningScope, sha256};
 
 /// What a signature covers of the body: the text the canonical request carries in its last
 /// line — the body's SHA-256 in hex, or `UNSIGNED-PAYLOAD`.
@@ -28,39 +29,63 @@ pub struct RequestParts<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalRequest(String);
 
+/// A signed header the request does not carry: its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingHeader<'a>(pub &'a str);
+
 impl CanonicalRequest {
     /// The canonical request of `parts` over `signed_headers` (lower-case names, sorted), with
-    /// the query parameter `skip_query` left out, and `payload`.
-    pub fn build(
+    /// the query parameter `skip_query` left out, and `payload`; or the first signed header
+    /// the request does not carry.
+    ///
+    /// Written into one buffer, each header name looked up once: every verified request
+    /// builds one, so its cost is the API's (see `verification_cost` in verify.rs).
+    pub fn build<'n>(
         parts: &RequestParts<'_>,
-        signed_headers: &[String],
+        signed_headers: &'n [String],
         skip_query: Option<&str>,
         payload: &PayloadHash,
-    ) -> Self {
-        let mut text = String::with_capacity(256);
-        text.push_str(&parts.method.to_ascii_uppercase());
+    ) -> Result<Self, MissingHeader<'n>> {
+        let mut text = String::with_capacity(512);
+        for c in parts.method.chars() {
+            text.push(c.to_ascii_uppercase());
+        }
         text.push('\n');
-        text.push_str(&canonical_uri(parts.path));
+        if parts.path.is_empty() || parts.path == "/" {
+            text.push('/');
+        } else {
+            text.push_str(&canonical_uri(parts.path));
+        }
         text.push('\n');
-        text.push_str(&canonical_query(parts.query.unwrap_or(""), skip_query));
+        if let Some(query) = parts.query.filter(|query| !query.is_empty()) {
+            text.push_str(&canonical_query(query, skip_query));
+        }
         text.push('\n');
         for name in signed_headers {
+            let mut values = parts.headers.get_all(name.as_str()).iter().peekable();
+            if values.peek().is_none() {
+                return Err(MissingHeader(name));
+            }
             text.push_str(name);
             text.push(':');
-            let values: Vec<String> = parts
-                .headers
-                .get_all(name.as_str())
-                .iter()
-                .map(|value| trim_all(&String::from_utf8_lossy(value.as_bytes())))
-                .collect();
-            text.push_str(&values.join(","));
+            for (i, value) in values.enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                push_trimmed(&mut text, &String::from_utf8_lossy(value.as_bytes()));
+            }
             text.push('\n');
         }
         text.push('\n');
-        text.push_str(&signed_headers.join(";"));
+        for (i, name) in signed_headers.iter().enumerate() {
+            if i > 0 {
+                text.push(';');
+            }
+            text.push_str(name);
+        }
         text.push('\n');
         text.push_str(&payload.0);
-        Self(text)
+        Ok(Self(text))
     }
 
     /// The text itself (what `aws --debug` prints as "CanonicalRequest").
@@ -70,11 +95,20 @@ impl CanonicalRequest {
 
     /// `AWS4-HMAC-SHA256\nDATE\nSCOPE\nhex(SHA-256(canonical request))`.
     pub fn string_to_sign(&self, date: AmzDate, scope: &SigningScope) -> String {
-        format!(
-            "{ALGORITHM}\n{date}\n{}\n{}",
-            scope.credential_scope(),
-            sha256_hex(self.0.as_bytes())
-        )
+        let mut text = String::with_capacity(
+            ALGORITHM.len() + 16 + scope.date.len() + scope.region.len() + scope.service.len() + 96,
+        );
+        text.push_str(ALGORITHM);
+        text.push('\n');
+        text.push_str(std::str::from_utf8(&date.compact()).unwrap_or_default());
+        text.push('\n');
+        for part in [&scope.date, &scope.region, &scope.service] {
+            text.push_str(part);
+            text.push('/');
+        }
+        text.push_str("aws4_request\n");
+        push_hex(&mut text, &sha256(self.0.as_bytes()));
+        text
     }
 }
 
@@ -100,7 +134,8 @@ mod tests {
             "x-amz-date".to_owned(),
             "x-amz-meta".to_owned(),
         ];
-        let request = CanonicalRequest::build(&parts, &signed, None, &PayloadHash("abc".into()));
+        let request =
+            CanonicalRequest::build(&parts, &signed, None, &PayloadHash("abc".into())).unwrap();
         assert_eq!(
             request.as_str(),
             "POST\n/\na=2&b=1\nhost:127.0.0.1:4566\nx-amz-date:20261202T041716Z\nx-amz-meta:a b,c\n\nhost;x-amz-date;x-amz-meta\nabc"

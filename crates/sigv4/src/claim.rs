@@ -67,13 +67,20 @@ fn from_header(authorization: &str, headers: &HeaderMap) -> Result<Claim, SigV4E
             "Authorization header is not '{ALGORITHM} Credential=..., SignedHeaders=..., Signature=...': berth accepts Signature Version 4 only."
         )));
     };
-    let field = |name: &str| {
-        fields
-            .split(',')
-            .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('='))
-    };
+    // One pass over the fields; the first of each name counts.
+    let mut found: [Option<&str>; 3] = [None; 3];
+    const NAMES: [&str; 3] = ["Credential", "Signature", "SignedHeaders"];
+    for part in fields.split(',') {
+        let Some((name, value)) = part.trim().split_once('=') else {
+            continue;
+        };
+        if let Some(i) = NAMES.iter().position(|n| *n == name) {
+            found[i].get_or_insert(value);
+        }
+    }
+    let field = |name: &str| NAMES.iter().position(|n| *n == name).and_then(|i| found[i]);
     let mut missing = Vec::new();
-    for name in ["Credential", "Signature", "SignedHeaders"] {
+    for name in NAMES {
         if field(name).is_none() {
             missing.push(format!("Authorization header requires '{name}' parameter."));
         }
@@ -181,15 +188,25 @@ fn query_params(query: &str) -> Vec<(String, String)> {
 
 /// `AKID/DATE/REGION/SERVICE/aws4_request`.
 fn credential(text: &str) -> Result<(String, SigningScope), SigV4Error> {
-    let parts: Vec<&str> = text.split('/').collect();
+    let mut parts = [""; 5];
+    let mut count = 0;
+    for part in text.splitn(6, '/') {
+        if count == parts.len() {
+            count += 1;
+            break;
+        }
+        parts[count] = part;
+        count += 1;
+    }
     let malformed = |why: &str| {
         SigV4Error::Incomplete(format!(
             "Credential '{text}' is malformed: {why}. It must be ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request."
         ))
     };
-    let [access_key_id, date, region, service, terminator] = parts[..] else {
+    if count != parts.len() {
         return Err(malformed("it does not have five parts"));
-    };
+    }
+    let [access_key_id, date, region, service, terminator] = parts;
     if access_key_id.is_empty() {
         return Err(malformed("the access key id is empty"));
     }

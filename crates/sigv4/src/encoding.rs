@@ -104,20 +104,15 @@ pub(crate) fn canonical_query(query: &str, skip: Option<&str>) -> String {
     out
 }
 
-/// A header value as SigV4 signs it: trimmed, inner runs of spaces collapsed to one.
-pub(crate) fn trim_all(value: &str) -> String {
-    // Most values have nothing to trim: copy those as they are.
-    let bytes = value.as_bytes();
-    let untrimmed = bytes.first().is_some_and(u8::is_ascii_whitespace)
-        || bytes.last().is_some_and(u8::is_ascii_whitespace)
-        || bytes
-            .windows(2)
-            .any(|pair| pair[0].is_ascii_whitespace() && pair[1].is_ascii_whitespace())
-        || bytes.iter().any(|b| b.is_ascii_whitespace() && *b != b' ');
-    if !untrimmed {
-        return value.to_owned();
+/// Appends a header value as SigV4 signs it: trimmed, inner runs of whitespace collapsed to
+/// one space (as botocore's `' '.join(value.split())`, so Unicode whitespace too).
+pub(crate) fn push_trimmed(out: &mut String, value: &str) {
+    for (i, word) in value.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
     }
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -164,6 +159,8 @@ mod tests {
             ),
             "X-Amz-Date=1&key=a%2Fb"
         );
-        assert_eq!(trim_all("  a   b \t c "), "a b c");
+        let mut trimmed = String::new();
+        push_trimmed(&mut trimmed, "  a   b \t c ");
+        assert_eq!(trimmed, "a b c");
     }
 }

@@ -76,7 +76,8 @@ pub fn sign_request(
         query,
         headers,
     };
-    let canonical = CanonicalRequest::build(&parts, &signed, None, payload);
+    let canonical = CanonicalRequest::build(&parts, &signed, None, payload)
+        .expect("every header signed is one of the request's own");
     let signature = SigningKey::derive(&credentials.secret_access_key, &scope)
         .sign(&canonical.string_to_sign(now, &scope));
     let authorization = format!(
